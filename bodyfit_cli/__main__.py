@@ -1,0 +1,3 @@
+from bodyfit_cli.cli import main
+
+main()

@@ -1,0 +1,45 @@
+"""What every detector returns: one `PersonKeypoints` per person, in full-image pixels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bodyfit_cli.vocabulary import KEYPOINT_NAMES, NUM_KEYPOINTS
+
+
+@dataclass
+class PersonKeypoints:
+    """2D keypoints of one person.
+
+    keypoints: (K, 3) float array in `KEYPOINT_NAMES` order: u, v in pixels of the full image,
+        confidence in [0, 1]; a keypoint the detector did not give has confidence 0.
+    bbox: [x0, y0, x1, y1] in pixels.
+    score: detection confidence in [0, 1].
+    mask: optional (H, W) float32 person segmentation in [0, 1], full-image size.
+    """
+
+    keypoints: np.ndarray
+    bbox: tuple[float, float, float, float]
+    score: float
+    mask: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.keypoints.shape != (NUM_KEYPOINTS, 3):
+            raise ValueError(f"keypoints must be ({NUM_KEYPOINTS}, 3), got {self.keypoints.shape}")
+
+    def as_dict(self) -> dict[str, list[float]]:
+        """Named keypoints as written to result files: name -> [u, v, confidence]."""
+        return {n: [float(x) for x in self.keypoints[i]] for i, n in enumerate(KEYPOINT_NAMES)}
+
+
+def bbox_from_keypoints(keypoints: np.ndarray, min_conf: float = 0.05) -> tuple[float, float, float, float]:
+    """Tight box around the confident keypoints, grown by 10% on each side."""
+    ok = keypoints[:, 2] > min_conf
+    if not ok.any():
+        return (0.0, 0.0, 0.0, 0.0)
+    uv = keypoints[ok, :2]
+    lo, hi = uv.min(0), uv.max(0)
+    pad = 0.1 * (hi - lo).max()
+    return (float(lo[0] - pad), float(lo[1] - pad), float(hi[0] + pad), float(hi[1] + pad))
