@@ -1,0 +1,154 @@
+"""The body model used by every fitting backend: SMPL-format data plus landmarks, as a torch module.
+
+Fitting only needs joints and the vocabulary's landmarks, so the forward pass poses just the few
+hundred vertices the landmarks use; the full mesh is posed only when asked for (export, render).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from bodyfit_cli.body import lbs
+from bodyfit_cli.vocabulary import KEYPOINT_NAMES, NUM_SMPL_JOINTS
+
+
+@dataclass
+class BodyModelData:
+    """Arrays of an SMPL-family model, named as in SMPL's files.
+
+    v_template (V, 3); shapedirs (V, 3, S); posedirs ((J-1)*9, V*3) or None when the model has no
+    pose correctives; J_regressor (J, V); weights (V, J); parents (J,); faces (F, 3).
+    landmark_ids / landmark_weights (K, N): each vocabulary keypoint as a convex combination of N
+    vertices (rows with zero weight: the model does not define that keypoint).
+    smpl_joints (24,): which model joints are SMPL's 24 (SMPL-X has more joints).
+    pose_joints (23,): model joint receiving each row of a 23-joint SMPL body_pose, -1 where the
+    model has no such joint (SMPL-X has no separate hand joints).
+    """
+
+    name: str
+    v_template: np.ndarray
+    shapedirs: np.ndarray
+    J_regressor: np.ndarray
+    weights: np.ndarray
+    parents: np.ndarray
+    faces: np.ndarray
+    landmark_ids: np.ndarray
+    landmark_weights: np.ndarray
+    posedirs: np.ndarray | None = None
+    smpl_joints: np.ndarray = field(default_factory=lambda: np.arange(NUM_SMPL_JOINTS))
+    pose_joints: np.ndarray = field(default_factory=lambda: np.arange(1, NUM_SMPL_JOINTS))
+
+
+@dataclass
+class BodyOutput:
+    """joints (B, 24, 3) SMPL joints; keypoints (B, K, 3) vocabulary points; vertices (B, V, 3) or None."""
+
+    joints: torch.Tensor
+    keypoints: torch.Tensor
+    vertices: torch.Tensor | None
+
+
+class BodyModel(torch.nn.Module):
+    """Poses an SMPL-family model from rotation matrices (SMPL's 24-joint interface)."""
+
+    def __init__(self, data: BodyModelData, num_betas: int = 10) -> None:
+        super().__init__()
+        self.name = data.name
+        self.num_betas = min(num_betas, data.shapedirs.shape[-1])
+        self.parents = [int(p) for p in data.parents]
+        self.parents[0] = -1
+        self.num_joints = len(self.parents)
+
+        def buf(name: str, array: np.ndarray) -> None:
+            self.register_buffer(name, torch.as_tensor(np.ascontiguousarray(array), dtype=torch.float32), persistent=False)
+
+        shapedirs = data.shapedirs[..., : self.num_betas]
+        buf("v_template", data.v_template)
+        buf("shapedirs", shapedirs)
+        buf("weights", data.weights)
+        self.register_buffer("faces", torch.as_tensor(data.faces.astype(np.int64)), persistent=False)
+        # Joints are linear in the shaped vertices: precompute them in the shape space.
+        buf("joint_template", data.J_regressor @ data.v_template)
+        buf("joint_shapedirs", np.einsum("jv,vcs->jcs", data.J_regressor, shapedirs))
+        self.has_posedirs = data.posedirs is not None and bool(np.any(data.posedirs))
+        if self.has_posedirs:
+            buf("posedirs", data.posedirs)
+
+        used = data.landmark_weights > 0
+        subset, inverse = np.unique(data.landmark_ids[used], return_inverse=True)
+        lm_index = np.zeros_like(data.landmark_ids)
+        lm_index[used] = inverse
+        self.register_buffer("subset", torch.as_tensor(subset, dtype=torch.long), persistent=False)
+        self.register_buffer("landmark_index", torch.as_tensor(lm_index, dtype=torch.long), persistent=False)
+        buf("landmark_weights", np.where(used, data.landmark_weights, 0.0))
+        buf("subset_template", data.v_template[subset])
+        buf("subset_shapedirs", shapedirs[subset])
+        buf("subset_weights", data.weights[subset])
+        if self.has_posedirs:
+            cols = (subset[:, None] * 3 + np.arange(3)).reshape(-1)
+            buf("subset_posedirs", data.posedirs[:, cols])
+        self.register_buffer(
+            "keypoint_defined", torch.as_tensor(used.any(1), dtype=torch.bool), persistent=False
+        )
+        self.smpl_joints = torch.as_tensor(data.smpl_joints, dtype=torch.long)
+        self.pose_joints = torch.as_tensor(data.pose_joints, dtype=torch.long)
+        assert len(KEYPOINT_NAMES) == data.landmark_ids.shape[0]
+
+    @property
+    def num_vertices(self) -> int:
+        return self.v_template.shape[0]
+
+    def _rotations(self, global_orient: torch.Tensor, body_pose: torch.Tensor) -> torch.Tensor:
+        """SMPL-style (B,3,3) + (B,23,3,3) -> this model's (B,J,3,3) local rotations."""
+        batch = global_orient.shape[0]
+        if self.num_joints == NUM_SMPL_JOINTS and torch.equal(self.pose_joints, torch.arange(1, NUM_SMPL_JOINTS)):
+            return torch.cat([global_orient[:, None], body_pose], 1)
+        eye = torch.eye(3, dtype=body_pose.dtype, device=body_pose.device)
+        rots = eye.expand(batch, self.num_joints, 3, 3).clone()
+        rots[:, 0] = global_orient
+        keep = self.pose_joints >= 0
+        rots[:, self.pose_joints[keep]] = body_pose[:, keep]
+        return rots
+
+    def forward(
+        self,
+        global_orient: torch.Tensor,
+        body_pose: torch.Tensor,
+        betas: torch.Tensor,
+        transl: torch.Tensor | None = None,
+        vertices: bool = False,
+    ) -> BodyOutput:
+        """global_orient (B, 3, 3), body_pose (B, 23, 3, 3), betas (B, S<=num_betas), transl (B, 3)."""
+        betas = betas[:, : self.num_betas]
+        if betas.shape[1] < self.num_betas:
+            betas = torch.nn.functional.pad(betas, (0, self.num_betas - betas.shape[1]))
+        rots = self._rotations(global_orient, body_pose)
+        rest_joints = self.joint_template + torch.einsum("bs,jcs->bjc", betas, self.joint_shapedirs)
+        posed_joints, transforms = lbs.rigid_transforms(rots, rest_joints, self.parents)
+        feats = lbs.pose_features(rots) if self.has_posedirs else None
+
+        def pose_points(template, shapedirs, weights, posedirs) -> torch.Tensor:
+            pts = template + lbs.blend_shapes(betas, shapedirs)
+            if feats is not None:
+                pts = pts + (feats @ posedirs).reshape(pts.shape)
+            return lbs.skin(pts, weights, transforms)
+
+        sub = pose_points(
+            self.subset_template, self.subset_shapedirs, self.subset_weights,
+            self.subset_posedirs if self.has_posedirs else None,
+        )
+        keypoints = (sub[:, self.landmark_index] * self.landmark_weights[..., None]).sum(2)
+        verts = None
+        if vertices:
+            verts = pose_points(
+                self.v_template, self.shapedirs, self.weights, self.posedirs if self.has_posedirs else None
+            )
+        joints = posed_joints[:, self.smpl_joints]
+        if transl is not None:
+            joints = joints + transl[:, None]
+            keypoints = keypoints + transl[:, None]
+            verts = verts + transl[:, None] if verts is not None else None
+        return BodyOutput(joints=joints, keypoints=keypoints, vertices=verts)

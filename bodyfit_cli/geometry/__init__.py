@@ -1,0 +1,1 @@
+"""Pure, batch-first geometry: rotations, cameras, alignment."""
