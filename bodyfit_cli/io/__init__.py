@@ -1,0 +1,1 @@
+"""Reading inputs and writing outputs: images, input lists, meshes, and atomic file writes."""

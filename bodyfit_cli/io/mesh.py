@@ -1,0 +1,34 @@
+"""Writing fitted body meshes as OBJ, PLY or GLB, the format following the file suffix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+from bodyfit_cli.io.atomic import write_bytes_atomic
+
+MESH_SUFFIXES: frozenset[str] = frozenset({".obj", ".ply", ".glb"})
+
+
+def write_mesh_atomic(path: Path, vertices: np.ndarray, faces: np.ndarray) -> None:
+    """Write a triangle mesh atomically, keeping vertex order so indices match the body model.
+
+    trimesh must not `process` the mesh: merging or reordering vertices would break any
+    per-vertex correspondence downstream tools rely on.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in MESH_SUFFIXES:
+        raise ValueError(f"unknown mesh format '{path.suffix}' for {path} (use .obj, .ply or .glb)")
+    vertices, faces = np.asarray(vertices), np.asarray(faces)
+    if vertices.ndim != 2 or vertices.shape[1] != 3 or faces.ndim != 2 or faces.shape[1] != 3:
+        raise ValueError(f"expected (N, 3) vertices and (M, 3) faces, got {vertices.shape} and {faces.shape}")
+    mesh = trimesh.Trimesh(vertices=vertices, faces=faces, process=False)
+    if suffix == ".obj":
+        # No normals and no .mtl: a bare mesh is what other tools expect, with one file per mesh.
+        data = mesh.export(file_type="obj", include_normals=False, include_color=False, include_texture=False)
+    else:
+        data = mesh.export(file_type=suffix[1:])
+    write_bytes_atomic(path, data.encode("utf-8") if isinstance(data, str) else data)
