@@ -16,26 +16,44 @@ def pose_features(rot_mats: torch.Tensor) -> torch.Tensor:
     return (rot_mats[:, 1:] - eye).flatten(1)
 
 
+def kinematic_levels(parents: list[int]) -> list[tuple[list[int], list[int]]]:
+    """Group joints by depth in the tree: [(joints, their parents), ...] from the root's children down.
+
+    Posing one level at a time takes as many steps as the tree is deep (9 for SMPL), not one per joint.
+    """
+    depth = [0] * len(parents)
+    for j in range(1, len(parents)):
+        depth[j] = depth[parents[j]] + 1
+    return [
+        ([j for j in range(len(parents)) if depth[j] == d], [parents[j] for j in range(len(parents)) if depth[j] == d])
+        for d in range(1, max(depth) + 1)
+    ]
+
+
 def rigid_transforms(
-    rot_mats: torch.Tensor, joints: torch.Tensor, parents: list[int]
+    rot_mats: torch.Tensor, joints: torch.Tensor, parents: list[int],
+    levels: list[tuple[list[int], list[int]]] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Pose the kinematic chain.
 
     rot_mats (B, J, 3, 3) local rotations, joints (B, J, 3) rest joint positions, parents with
-    parents[j] < j. Returns posed joints (B, J, 3) and the transforms (B, J, 4, 4) that take rest-pose
-    points to posed points for each joint (what skinning blends).
+    parents[j] < j, levels from `kinematic_levels(parents)` (computed when not given). Returns posed
+    joints (B, J, 3) and the transforms (B, J, 4, 4) that take rest-pose points to posed points for each
+    joint (what skinning blends).
     """
     batch, n = joints.shape[:2]
-    rel = joints.clone()
-    rel[:, 1:] = joints[:, 1:] - joints[:, parents[1:]]
-    world_r = [rot_mats[:, 0]]
-    world_t = [joints[:, 0]]
-    for j in range(1, n):
-        p = parents[j]
-        world_r.append(world_r[p] @ rot_mats[:, j])
-        world_t.append(world_t[p] + (world_r[p] @ rel[:, j, :, None])[..., 0])
-    rot = torch.stack(world_r, 1)
-    posed = torch.stack(world_t, 1)
+    levels = levels if levels is not None else kinematic_levels(parents)
+    rel = torch.cat([joints[:, :1], joints[:, 1:] - joints[:, parents[1:]]], 1)
+    rot, posed = rot_mats[:, :1], joints[:, :1]  # world rotations and positions, in `order`
+    order = [0]
+    for idx, par in levels:
+        where = [order.index(p) for p in par]
+        pr, pt = rot[:, where], posed[:, where]
+        rot = torch.cat([rot, pr @ rot_mats[:, idx]], 1)
+        posed = torch.cat([posed, pt + (pr @ rel[:, idx, :, None])[..., 0]], 1)
+        order += idx
+    inverse = [order.index(j) for j in range(n)]
+    rot, posed = rot[:, inverse], posed[:, inverse]
     # Skinning transform: x -> R (x - j_rest) + j_posed.
     trans = posed - (rot @ joints[..., None])[..., 0]
     top = torch.cat([rot, trans[..., None]], -1)

@@ -61,6 +61,7 @@ class BodyModel(torch.nn.Module):
         self.parents = [int(p) for p in data.parents]
         self.parents[0] = -1
         self.num_joints = len(self.parents)
+        self.levels = lbs.kinematic_levels(self.parents)
 
         def buf(name: str, array: np.ndarray) -> None:
             self.register_buffer(name, torch.as_tensor(np.ascontiguousarray(array), dtype=torch.float32), persistent=False)
@@ -77,13 +78,18 @@ class BodyModel(torch.nn.Module):
         if self.has_posedirs:
             buf("posedirs", data.posedirs)
 
-        used = data.landmark_weights > 0
-        subset, inverse = np.unique(data.landmark_ids[used], return_inverse=True)
-        lm_index = np.zeros_like(data.landmark_ids)
+        # Keep only as many columns as the widest landmark uses (heaviest weights first).
+        order = np.argsort(-data.landmark_weights, axis=1, kind="stable")
+        width = max(int((data.landmark_weights > 0).sum(1).max()), 1)
+        lm_ids = np.take_along_axis(data.landmark_ids, order, 1)[:, :width]
+        lm_w = np.take_along_axis(data.landmark_weights, order, 1)[:, :width]
+        used = lm_w > 0
+        subset, inverse = np.unique(lm_ids[used], return_inverse=True)
+        lm_index = np.zeros_like(lm_ids)
         lm_index[used] = inverse
         self.register_buffer("subset", torch.as_tensor(subset, dtype=torch.long), persistent=False)
         self.register_buffer("landmark_index", torch.as_tensor(lm_index, dtype=torch.long), persistent=False)
-        buf("landmark_weights", np.where(used, data.landmark_weights, 0.0))
+        buf("landmark_weights", np.where(used, lm_w, 0.0))
         buf("subset_template", data.v_template[subset])
         buf("subset_shapedirs", shapedirs[subset])
         buf("subset_weights", data.weights[subset])
@@ -95,7 +101,7 @@ class BodyModel(torch.nn.Module):
         )
         self.smpl_joints = torch.as_tensor(data.smpl_joints, dtype=torch.long)
         self.pose_joints = torch.as_tensor(data.pose_joints, dtype=torch.long)
-        assert len(KEYPOINT_NAMES) == data.landmark_ids.shape[0]
+        assert len(KEYPOINT_NAMES) == lm_ids.shape[0]
 
     @property
     def num_vertices(self) -> int:
@@ -127,7 +133,7 @@ class BodyModel(torch.nn.Module):
             betas = torch.nn.functional.pad(betas, (0, self.num_betas - betas.shape[1]))
         rots = self._rotations(global_orient, body_pose)
         rest_joints = self.joint_template + torch.einsum("bs,jcs->bjc", betas, self.joint_shapedirs)
-        posed_joints, transforms = lbs.rigid_transforms(rots, rest_joints, self.parents)
+        posed_joints, transforms = lbs.rigid_transforms(rots, rest_joints, self.parents, self.levels)
         feats = lbs.pose_features(rots) if self.has_posedirs else None
 
         def pose_points(template, shapedirs, weights, posedirs) -> torch.Tensor:

@@ -1,0 +1,250 @@
+"""People and their 2D keypoints from MediaPipe Pose, in full-image pixels.
+
+MediaPipe's person detector is made for one prominent person: the pose solution shipped with
+mediapipe returns one person per call, and PoseLandmarker (used for a user's `.task` model) also
+misses people beside a first one. So each person found is painted out of a working copy of the
+image with their segmentation mask and the image searched again; then the same is done in two
+halves of the image, where people too small at full-image scale are found.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from bodyfit_cli.detection.mappings import MEDIAPIPE_POSE
+from bodyfit_cli.detection.types import PersonKeypoints, bbox_from_keypoints
+from bodyfit_cli.errors import InputError
+
+# MediaPipe's person-detector threshold. At its default of 0.5 the search of image halves finds
+# "people" in foliage and lens flare; 0.7 dropped all of those in our checks and kept the people.
+_DETECTOR_CONFIDENCE = 0.7
+# Landmarks further outside the image than this fraction of its size are guesses, not detections.
+_OUTSIDE_MARGIN = 0.1
+# A found person is painted out this far beyond its mask (fraction of its bbox size) so that
+# no edge of it is found again as a person of its own.
+_MASK_GROW = 0.08
+# A detection whose bbox lies this much inside an earlier one is the same person again.
+_SAME_PERSON_OVERLAP = 0.6
+
+_Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels
+
+
+class _Landmark(Protocol):
+    """What both MediaPipe APIs give per landmark (coordinates normalised to the image)."""
+
+    x: float
+    y: float
+    visibility: float | None
+
+
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Hide what MediaPipe's C++ code logs while it loads and runs.
+
+    It logs through absl straight to file descriptor 2 (environment variables such as
+    GLOG_minloglevel no longer reach it), which would break the promise of a clean stderr.
+    """
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+class MediaPipeDetector:
+    """One MediaPipe graph per instance, so models load once per process, not once per image."""
+
+    def __init__(
+        self, max_people: int = 4, pose_model: Path | None = None, min_score: float = 0.5
+    ) -> None:
+        if max_people < 1:
+            raise ValueError(f"max_people must be at least 1, got {max_people}")
+        self.max_people = max_people
+        self.min_score = min_score
+        self._landmarker: Any = None
+        self._pose: Any = None
+        with _quiet_stderr():
+            import mediapipe as mp  # slow to import: only when a detector is wanted
+
+            if pose_model is None:
+                self._pose = mp.solutions.pose.Pose(
+                    static_image_mode=True,
+                    model_complexity=1,
+                    enable_segmentation=True,
+                    min_detection_confidence=_DETECTOR_CONFIDENCE,
+                )
+            else:
+                self._landmarker = _create_landmarker(mp, Path(pose_model), max_people)
+        self._mp = mp
+        # The graph loads its models on background threads, logging as it goes; a first image
+        # waits for them, so the loading happens here, inside the silenced block.
+        self.detect(np.zeros((64, 64, 3), dtype=np.uint8))
+
+    def detect(self, image_rgb: np.ndarray) -> list[PersonKeypoints]:
+        """Everyone found in an (H, W, 3) uint8 RGB image, at most `max_people`."""
+        if image_rgb.dtype != np.uint8 or image_rgb.ndim != 3 or image_rgb.shape[2] != 3:
+            raise ValueError(f"expected an (H, W, 3) uint8 image, got {image_rgb.shape}")
+        height, width = image_rgb.shape[:2]
+        work = image_rgb.copy()
+        people: list[PersonKeypoints] = []
+        with _quiet_stderr():
+            for window in _windows(width, height):
+                while len(people) < self.max_people:
+                    added = False
+                    for person in self._find_in(work, window):
+                        if person.score < self.min_score:
+                            continue
+                        _paint_out(work, person)
+                        if len(people) < self.max_people and not _seen(person, people):
+                            people.append(person)
+                            added = True
+                    if not added:
+                        break
+        return people
+
+    def close(self) -> None:
+        """Free the graph and its models; the detector cannot be used afterwards."""
+        if self._pose is not None:
+            self._pose.close()
+            self._pose = None
+        if self._landmarker is not None:
+            self._landmarker.close()
+            self._landmarker = None
+
+    def __enter__(self) -> MediaPipeDetector:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _find_in(self, work: np.ndarray, window: _Box) -> list[PersonKeypoints]:
+        """The people MediaPipe finds inside `window` of `work` in one call.
+
+        The pose solution gives at most one person; PoseLandmarker up to `max_people`.
+        """
+        x0, y0, x1, y1 = window
+        crop = np.ascontiguousarray(work[y0:y1, x0:x1])
+        size = (work.shape[1], work.shape[0])
+        if self._landmarker is not None:
+            mp_image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=crop)
+            result = self._landmarker.detect(mp_image)
+            masks = result.segmentation_masks or [None] * len(result.pose_landmarks)
+            return [
+                _to_person(landmarks, None if mask is None else mask.numpy_view(), window, size)
+                for landmarks, mask in zip(result.pose_landmarks, masks)
+            ]
+        result = self._pose.process(crop)
+        if result.pose_landmarks is None:
+            return []
+        return [_to_person(result.pose_landmarks.landmark, result.segmentation_mask, window, size)]
+
+
+def _windows(width: int, height: int) -> list[_Box]:
+    """Where to search, largest first: the whole image, then the first and the last 60% of its
+    longer side (overlapping, so that someone in the middle is whole in one of them)."""
+    if width >= height:
+        cut = int(0.4 * width)
+        return [(0, 0, width, height), (0, 0, width - cut, height), (cut, 0, width, height)]
+    cut = int(0.4 * height)
+    return [(0, 0, width, height), (0, 0, width, height - cut), (0, cut, width, height)]
+
+
+def _create_landmarker(mp: Any, pose_model: Path, max_people: int) -> Any:
+    """A PoseLandmarker for a `.task` file; a missing or broken file is the user's input error."""
+    if not pose_model.is_file():
+        raise InputError(f"cannot read pose model: {pose_model} (no such file)")
+    vision = mp.tasks.vision
+    options = vision.PoseLandmarkerOptions(
+        base_options=mp.tasks.BaseOptions(model_asset_path=str(pose_model)),
+        running_mode=vision.RunningMode.IMAGE,
+        num_poses=max_people,
+        min_pose_detection_confidence=_DETECTOR_CONFIDENCE,
+        output_segmentation_masks=True,
+    )
+    try:
+        return vision.PoseLandmarker.create_from_options(options)
+    except (RuntimeError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(
+            f"cannot load pose model: {pose_model} (not a MediaPipe pose landmarker .task: {reason})"
+        ) from exc
+
+
+def _to_person(
+    landmarks: Sequence[_Landmark],
+    mask: np.ndarray | None,
+    window: _Box,
+    image_size: tuple[int, int],
+) -> PersonKeypoints:
+    """Landmarks and mask of one window -> a person in full-image pixels and our vocabulary.
+
+    Visibility is the confidence. MediaPipe also places landmarks it cannot see, far outside the
+    frame if need be; those get confidence 0. The score is the mean confidence of our keypoints.
+    """
+    x0, y0, x1, y1 = window
+    width, height = image_size
+    points = np.array(
+        [(x0 + lm.x * (x1 - x0), y0 + lm.y * (y1 - y0), lm.visibility or 0.0) for lm in landmarks],
+        dtype=np.float64,
+    )
+    keypoints = MEDIAPIPE_POSE.convert(points)
+    keypoints[:, 2] = np.clip(keypoints[:, 2], 0.0, 1.0)
+    margin = _OUTSIDE_MARGIN * max(width, height)
+    uv = keypoints[:, :2]
+    outside = ((uv < -margin) | (uv > np.array([width, height]) + margin)).any(axis=1)
+    keypoints[outside, 2] = 0.0
+    full_mask = None
+    if mask is not None:
+        full_mask = np.zeros((height, width), dtype=np.float32)
+        window_mask = cv2.resize(np.asarray(mask, dtype=np.float32), (x1 - x0, y1 - y0))
+        full_mask[y0:y1, x0:x1] = np.clip(window_mask, 0.0, 1.0)
+    score = float(keypoints[:, 2].mean())
+    return PersonKeypoints(keypoints, bbox_from_keypoints(keypoints), score, full_mask)
+
+
+def _overlap(inner: tuple[float, ...], outer: tuple[float, ...]) -> float:
+    """Fraction of box `inner`'s area that lies inside box `outer`."""
+    w = min(inner[2], outer[2]) - max(inner[0], outer[0])
+    h = min(inner[3], outer[3]) - max(inner[1], outer[1])
+    area = (inner[2] - inner[0]) * (inner[3] - inner[1])
+    return max(w, 0.0) * max(h, 0.0) / area if area > 0 else 1.0
+
+
+def _seen(person: PersonKeypoints, people: list[PersonKeypoints]) -> bool:
+    """Whether `person` is mostly inside someone already found: the same person again."""
+    return any(_overlap(person.bbox, other.bbox) > _SAME_PERSON_OVERLAP for other in people)
+
+
+def _paint_out(work: np.ndarray, person: PersonKeypoints) -> None:
+    """Fill the person's grown mask (their bbox if it has none) in `work` with the mean colour
+    just around it, in place: a flat fill in the surrounding colour hides the person from the
+    next search without leaving an edge that looks like a body."""
+    x0, y0, x1, y1 = person.bbox
+    region = np.zeros(work.shape[:2], dtype=np.uint8)
+    if person.mask is not None:
+        grow = max(3, int(_MASK_GROW * max(x1 - x0, y1 - y0)))
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow))
+        region = cv2.dilate((person.mask > 0.5).astype(np.uint8), kernel)
+    if not region.any():
+        cv2.rectangle(region, (int(x0), int(y0)), (int(x1), int(y1)), 1, thickness=-1)
+    inside = region.astype(bool)
+    ring = cv2.dilate(region, np.ones((9, 9), np.uint8)).astype(bool) & ~inside
+    fill = work[ring].mean(axis=0) if ring.any() else work.mean(axis=(0, 1))
+    work[inside] = fill.astype(np.uint8)

@@ -1,0 +1,53 @@
+"""Loss terms shared by the fitting backends. Each returns one value per person, shape (B,)."""
+
+from __future__ import annotations
+
+import torch
+
+from bodyfit_cli.fitting.types import Observations
+from bodyfit_cli.geometry.camera import project
+from bodyfit_cli.vocabulary import SMPL_JOINT_INDEX
+
+# Elbows bend about y and knees about x; these signs mark the direction that hyper-extends them.
+BENDING = {"left_elbow": (1, 1.0), "right_elbow": (1, -1.0), "left_knee": (0, -1.0), "right_knee": (0, -1.0)}
+
+
+def geman_mcclure(residual_sq: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Robust penalty rho(r) = sigma^2 r^2 / (sigma^2 + r^2) on squared residuals: outliers saturate."""
+    return sigma**2 * residual_sq / (sigma**2 + residual_sq)
+
+
+def reprojection(
+    keypoints3d: torch.Tensor, obs: Observations, sigma: float = 0.1, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Confidence-weighted robust 2D error, residuals in units of the person's size.
+
+    keypoints3d (B, K, 3) camera frame; mask (K,) optionally restricts the keypoints used.
+    """
+    uv = project(keypoints3d, obs.focal, obs.center)
+    res = ((uv - obs.keypoints[..., :2]) / obs.scale[:, None, None]).pow(2).sum(-1)
+    w = obs.keypoints[..., 2] ** 2
+    if mask is not None:
+        w = w * mask
+    return (w * geman_mcclure(res, sigma)).sum(-1)
+
+
+def reprojection_error_px(keypoints3d: torch.Tensor, obs: Observations, min_conf: float = 0.3) -> torch.Tensor:
+    """Mean pixel distance between projected and observed keypoints with confidence >= min_conf."""
+    uv = project(keypoints3d, obs.focal, obs.center)
+    dist = (uv - obs.keypoints[..., :2]).norm(dim=-1)
+    ok = (obs.keypoints[..., 2] >= min_conf).float()
+    return (dist * ok).sum(-1) / ok.sum(-1).clamp(min=1)
+
+
+def bending(body_pose: torch.Tensor) -> torch.Tensor:
+    """SMPLify's bending prior: exp-penalty on elbows and knees bending the unnatural way. body_pose (B, 23, 3)."""
+    total = body_pose.new_zeros(body_pose.shape[0])
+    for joint, (axis, sign) in BENDING.items():
+        total = total + torch.exp(sign * body_pose[:, SMPL_JOINT_INDEX[joint] - 1, axis]).pow(2)
+    return total
+
+
+def shape_prior(betas: torch.Tensor) -> torch.Tensor:
+    """Betas are unit-variance: a standard normal prior."""
+    return betas.pow(2).sum(-1)

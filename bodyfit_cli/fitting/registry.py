@@ -1,0 +1,40 @@
+"""The one place where `--method` names map to fitting backends."""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.errors import BodyfitError
+from bodyfit_cli.fitting.smplify import SMPLify
+from bodyfit_cli.fitting.types import BodyParams, Observations
+
+
+class Backend(Protocol):
+    name: str
+
+    def fit(self, obs: Observations, init: BodyParams) -> BodyParams: ...
+
+
+class MethodUnavailable(BodyfitError):
+    """A known method whose weights or code are not part of this build."""
+
+
+def _not_yet(name: str, issue: str) -> Callable[[BodyModel], Backend]:
+    def make(model: BodyModel) -> Backend:
+        raise MethodUnavailable(f"method '{name}' is not available in this version yet ({issue}); use --method smplify")
+
+    return make
+
+
+METHODS: dict[str, Callable[[BodyModel], Backend]] = {
+    "smplify": SMPLify,
+    "lgd": _not_yet("lgd", "learned gradient descent weights are not trained yet"),
+    "hund": _not_yet("hund", "neural descent weights are not trained yet"),
+}
+
+
+def make_backend(name: str, model: BodyModel) -> Backend:
+    if name not in METHODS:
+        raise BodyfitError(f"unknown method '{name}' (choose from {', '.join(METHODS)})")
+    return METHODS[name](model)

@@ -1,0 +1,114 @@
+"""SMPLify (Bogo et al., ECCV 2016, as used in SPIN): optimisation-based fitting to 2D keypoints.
+
+Stage 1 fits global orientation and translation to the torso, trying the body turned around as
+well, since a torso seen from the front or the back projects alike. Stage 2 fits everything with
+the robust reprojection term, the pose prior, the bending prior and the shape prior.
+All people are optimised together as one batch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.fitting import losses
+from bodyfit_cli.fitting.priors import PosePrior, SimplePosePrior
+from bodyfit_cli.fitting.types import BodyParams, Observations
+from bodyfit_cli.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from bodyfit_cli.vocabulary import KEYPOINT_INDEX, NUM_KEYPOINTS
+
+TORSO = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
+
+
+@dataclass
+class SMPLifyConfig:
+    torso_iters: int = 40
+    full_iters: int = 100
+    lr: float = 0.03
+    sigma: float = 0.1  # robust scale, in units of the person's size
+    pose_weight: float = 1e-3
+    bending_weight: float = 1e-3
+    shape_weight: float = 5e-4
+    prior_decay: float = 0.3  # priors end at this fraction of their starting weight
+
+
+class SMPLify:
+    """Fits `BodyParams` to `Observations`, starting from a given initialisation."""
+
+    name = "smplify"
+
+    def __init__(self, model: BodyModel, prior: PosePrior | None = None, config: SMPLifyConfig | None = None) -> None:
+        self.model = model
+        self.prior = prior if prior is not None else SimplePosePrior()
+        self.cfg = config or SMPLifyConfig()
+        mask = torch.zeros(NUM_KEYPOINTS)
+        mask[[KEYPOINT_INDEX[n] for n in TORSO]] = 1.0
+        self.torso_mask = mask
+
+    def keypoints(self, p: BodyParams) -> torch.Tensor:
+        out = self.model(axis_angle_to_matrix(p.global_orient), axis_angle_to_matrix(p.body_pose), p.betas, p.transl)
+        return out.keypoints
+
+    def fit(self, obs: Observations, init: BodyParams) -> BodyParams:
+        with torch.enable_grad():
+            p = self.fit_torso(obs, init)
+            return self.fit_full(obs, p)
+
+    def fit_torso(self, obs: Observations, init: BodyParams) -> BodyParams:
+        """Orientation and translation from the torso, for the body as initialised and turned around.
+
+        Both candidates are optimised in one batch of 2B; the better one per person is kept.
+        """
+        b = obs.batch_size
+        turn = axis_angle_to_matrix(torch.tensor([0.0, math.pi, 0.0]).to(init.global_orient))
+        turned = matrix_to_axis_angle(axis_angle_to_matrix(init.global_orient) @ turn)
+        both = BodyParams(
+            global_orient=torch.cat([init.global_orient, turned]),
+            body_pose=init.body_pose.repeat(2, 1, 1),
+            betas=init.betas.repeat(2, 1),
+            transl=init.transl.repeat(2, 1),
+        ).detach()
+        obs2 = Observations(*(t.repeat(2, *[1] * (t.dim() - 1)) for t in (obs.keypoints, obs.focal, obs.center, obs.scale)))
+        mask = self.torso_mask.to(obs.keypoints)
+        fitted = self._torso_stage(obs2, both, mask)
+        # Where the torso alone cannot tell front from back, the full keypoint set usually can.
+        kp = self.keypoints(fitted)
+        score = losses.reprojection(kp, obs2, self.cfg.sigma) + 0.1 * losses.reprojection(kp, obs2, self.cfg.sigma, mask)
+        pick = score[b:] < score[:b]
+        index = torch.arange(b, device=pick.device) + b * pick.long()
+        return fitted.select(index)
+
+    def _torso_stage(self, obs: Observations, init: BodyParams, mask: torch.Tensor) -> BodyParams:
+        p = init.detach()
+        p.global_orient.requires_grad_(True)
+        p.transl.requires_grad_(True)
+        opt = torch.optim.Adam([p.global_orient, p.transl], lr=self.cfg.lr)
+        for _ in range(self.cfg.torso_iters):
+            opt.zero_grad()
+            loss = losses.reprojection(self.keypoints(p), obs, self.cfg.sigma, mask).sum()
+            loss.backward()
+            opt.step()
+        return p.detach()
+
+    def fit_full(self, obs: Observations, init: BodyParams) -> BodyParams:
+        p = init.detach()
+        params = [p.global_orient, p.body_pose, p.betas, p.transl]
+        for t in params:
+            t.requires_grad_(True)
+        opt = torch.optim.Adam(params, lr=self.cfg.lr)
+        cfg = self.cfg
+        for it in range(cfg.full_iters):
+            decay = cfg.prior_decay ** (it / max(cfg.full_iters - 1, 1))
+            opt.zero_grad()
+            data = losses.reprojection(self.keypoints(p), obs, cfg.sigma)
+            prior = (
+                cfg.pose_weight * self.prior(p.body_pose)
+                + cfg.bending_weight * losses.bending(p.body_pose)
+                + cfg.shape_weight * losses.shape_prior(p.betas)
+            )
+            (data + decay * prior).sum().backward()
+            opt.step()
+        return p.detach()

@@ -1,0 +1,212 @@
+"""The path of one image, top to bottom: read -> detect -> initialise -> refine -> export -> render."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bodyfit_cli.body.loaders import load_body_model
+from bodyfit_cli.body.model import BodyModel, BodyOutput
+from bodyfit_cli.detection.types import PersonKeypoints
+from bodyfit_cli.errors import BodyfitError, DeviceError
+from bodyfit_cli.fitting.init import mean_init
+from bodyfit_cli.fitting.losses import reprojection_error_px
+from bodyfit_cli.fitting.registry import make_backend
+from bodyfit_cli.fitting.types import BodyParams, Observations
+from bodyfit_cli.geometry.camera import default_focal
+from bodyfit_cli.geometry.rotations import axis_angle_to_matrix
+from bodyfit_cli.io.atomic import ensure_dir, write_json_atomic, write_npz_atomic
+from bodyfit_cli.io.images import read_image, write_image_atomic
+from bodyfit_cli.io.inputs import InputItem
+from bodyfit_cli.io.mesh import write_mesh_atomic
+from bodyfit_cli.vocabulary import KEYPOINT_NAMES, SMPL_JOINT_NAMES
+
+# Distinct, colour-blind-friendly mesh colours, one per person.
+PERSON_COLORS = [(0.55, 0.70, 0.95), (0.95, 0.65, 0.45), (0.55, 0.85, 0.60), (0.85, 0.60, 0.85), (0.95, 0.85, 0.45)]
+
+
+@dataclass
+class Options:
+    method: str = "smplify"
+    out: Path = Path("bodyfit_out")
+    device: str = "auto"
+    keypoints: Path | None = None
+    focal: float | None = None
+    body_model: str = "default"
+    model_dir: Path | None = None
+    max_people: int = 4
+    render: bool = True
+    mesh_format: str = "obj"
+    seed: int = 0
+    init: str = "mean"
+    pose_model: Path | None = None
+    overwrite: bool = False
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DeviceError("--device cuda: no CUDA device is available (use --device cpu or auto)")
+    if name not in ("cpu", "cuda"):
+        raise DeviceError(f"unknown device '{name}' (choose auto, cpu or cuda)")
+    return torch.device(name)
+
+
+@dataclass
+class Fitted:
+    """Fitted people of one image, as tensors on the CPU."""
+
+    params: BodyParams
+    body: BodyOutput
+    obs: Observations
+    people: list[PersonKeypoints]
+
+
+class ImagePipeline:
+    """Holds what loads once per process (body model, backend, detector) and fits image after image."""
+
+    def __init__(self, opts: Options) -> None:
+        self.opts = opts
+        self.device = resolve_device(opts.device)
+        if opts.init != "mean":
+            raise BodyfitError("--init regressor: the regressor is not trained yet in this version; use --init mean")
+        self.model = BodyModel(load_body_model(opts.body_model, opts.model_dir)).to(self.device)
+        self.backend = make_backend(opts.method, self.model)
+        self._detector = None
+
+    def result_path(self, item: InputItem) -> Path:
+        return self.opts.out / item.rel.parent / f"{item.path.stem}.json"
+
+    def detect(self, image: np.ndarray, item: InputItem) -> list[PersonKeypoints]:
+        if self.opts.keypoints is not None:
+            from bodyfit_cli.detection.keypoint_files import read_keypoint_file
+
+            h, w = image.shape[:2]
+            people = read_keypoint_file(self.opts.keypoints, image_name=item.path.name, image_size=(w, h))
+        else:
+            if self._detector is None:
+                from bodyfit_cli.detection.mediapipe_pose import MediaPipeDetector
+
+                self._detector = MediaPipeDetector(max_people=self.opts.max_people, pose_model=self.opts.pose_model)
+            people = self._detector.detect(image)
+        people = sorted(people, key=lambda p: -p.score)[: self.opts.max_people]
+        return sorted(people, key=lambda p: p.bbox[0])  # ids left to right, stable across runs
+
+    def observations(self, people: list[PersonKeypoints], width: int, height: int) -> Observations:
+        f = self.opts.focal or default_focal(width, height)
+        n = len(people)
+        kp = torch.tensor(np.stack([p.keypoints for p in people]), dtype=torch.float32)
+        boxes = torch.tensor([p.bbox for p in people], dtype=torch.float32)
+        scale = (boxes[:, 2:] - boxes[:, :2]).norm(dim=-1).clamp(min=10.0)
+        return Observations(
+            keypoints=kp.to(self.device),
+            focal=torch.full((n, 2), float(f), device=self.device),
+            center=torch.tensor([[width / 2.0, height / 2.0]], device=self.device).expand(n, 2).clone(),
+            scale=scale.to(self.device),
+        )
+
+    def fit(self, people: list[PersonKeypoints], width: int, height: int) -> Fitted | None:
+        if not people:
+            return None
+        torch.manual_seed(self.opts.seed)
+        obs = self.observations(people, width, height)
+        init = mean_init(self.model, obs)
+        params = self.backend.fit(obs, init)
+        with torch.no_grad():
+            body = self.model(
+                axis_angle_to_matrix(params.global_orient), axis_angle_to_matrix(params.body_pose),
+                params.betas, params.transl, vertices=True,
+            )  # fmt: skip
+        to_cpu = lambda t: t.detach().cpu()  # noqa: E731
+        return Fitted(
+            params=BodyParams(*(to_cpu(t) for t in (params.global_orient, params.body_pose, params.betas, params.transl))),
+            body=BodyOutput(to_cpu(body.joints), to_cpu(body.keypoints), to_cpu(body.vertices)),
+            obs=Observations(*(to_cpu(t) for t in (obs.keypoints, obs.focal, obs.center, obs.scale))),
+            people=people,
+        )
+
+    def run(self, item: InputItem) -> dict:
+        """Fit one image and write its results; returns the result JSON object."""
+        t0 = time.perf_counter()
+        timing: dict[str, float] = {}
+        image = read_image(item.path)
+        h, w = image.shape[:2]
+        people = self.detect(image, item)
+        timing["detect"] = (time.perf_counter() - t0) * 1000
+        t1 = time.perf_counter()
+        fitted = self.fit(people, w, h)
+        timing["fit"] = (time.perf_counter() - t1) * 1000
+
+        out_dir = ensure_dir(self.result_path(item).parent)
+        stem = item.path.stem
+        result = {
+            "input": str(item.path),
+            "image_size": [w, h],
+            "method": self.opts.method,
+            "body_model": self.opts.body_model,
+            "people": [],
+        }
+        if fitted is not None:
+            result["people"] = self.export(fitted, out_dir, stem)
+        t2 = time.perf_counter()
+        if self.opts.render:
+            self.render(image, fitted, out_dir / f"{stem}_overlay.png", w, h)
+        timing["render"] = (time.perf_counter() - t2) * 1000
+        timing["total"] = (time.perf_counter() - t0) * 1000
+        result["timing_ms"] = {k: round(v, 1) for k, v in timing.items()}
+        # The JSON is written last: its presence marks the input as finished.
+        write_json_atomic(out_dir / f"{stem}.json", result)
+        return result
+
+    def export(self, fitted: Fitted, out_dir: Path, stem: str) -> list[dict]:
+        p, body, obs = fitted.params, fitted.body, fitted.obs
+        err = reprojection_error_px(body.keypoints, obs)
+        defined = self.model.keypoint_defined.cpu().numpy()
+        people = []
+        for i, person in enumerate(fitted.people):
+            mesh_name = f"{stem}_p{i}.{self.opts.mesh_format}"
+            write_mesh_atomic(out_dir / mesh_name, body.vertices[i].numpy(), self.model.faces.cpu().numpy())
+            people.append({
+                "id": i,
+                "bbox": [round(float(x), 2) for x in person.bbox],
+                "score": round(float(person.score), 4),
+                "camera": {"focal": obs.focal[i].tolist(), "center": obs.center[i].tolist()},
+                "translation": p.transl[i].tolist(),
+                "global_orient": p.global_orient[i].tolist(),
+                "body_pose": p.body_pose[i].reshape(-1).tolist(),
+                "betas": p.betas[i].tolist(),
+                "joints3d": body.joints[i].tolist(),
+                "keypoints3d": {n: body.keypoints[i, k].tolist() for k, n in enumerate(KEYPOINT_NAMES) if defined[k]},
+                "keypoints2d": person.as_dict(),
+                "reprojection_error_px": round(float(err[i]), 2),
+                "mesh": mesh_name,
+            })  # fmt: skip
+        write_npz_atomic(
+            out_dir / f"{stem}.npz",
+            global_orient=p.global_orient.numpy(), body_pose=p.body_pose.reshape(len(people), -1).numpy(),
+            betas=p.betas.numpy(), translation=p.transl.numpy(), joints3d=body.joints.numpy(),
+            keypoints3d=body.keypoints.numpy(), keypoints2d=obs.keypoints.numpy(),
+            focal=obs.focal.numpy(), center=obs.center.numpy(),
+            bbox=np.array([q.bbox for q in fitted.people], np.float32), score=np.array([q.score for q in fitted.people]),
+            keypoint_names=np.array(KEYPOINT_NAMES), joint_names=np.array(SMPL_JOINT_NAMES),
+        )  # fmt: skip
+        return people
+
+    def render(self, image: np.ndarray, fitted: Fitted | None, path: Path, w: int, h: int) -> None:
+        from bodyfit_cli.render import Camera, MeshToDraw, overlay
+
+        f = self.opts.focal or default_focal(w, h)
+        camera = Camera(focal=(f, f), center=(w / 2.0, h / 2.0), width=w, height=h)
+        faces = self.model.faces.cpu().numpy()
+        meshes = []
+        if fitted is not None:
+            meshes = [
+                MeshToDraw(fitted.body.vertices[i].numpy(), faces, PERSON_COLORS[i % len(PERSON_COLORS)])
+                for i in range(len(fitted.people))
+            ]
+        write_image_atomic(path, overlay(image, meshes, camera, side_view=True))

@@ -1,0 +1,135 @@
+"""Rendering entry points: pick a backend, draw meshes, blend them over photos, frame a body model."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+
+from bodyfit_cli.errors import DeviceError
+from bodyfit_cli.render import gl, software
+from bodyfit_cli.render.scene import Camera, MeshToDraw
+
+Backend = Callable[[list[MeshToDraw], Camera], tuple[np.ndarray, np.ndarray]]
+
+# How much of the photo shows through the mesh in an overlay.
+OVERLAY_OPACITY = 0.8
+SIDE_BACKGROUND = (235, 235, 235)
+# Share of the view's half angle the framed meshes may take, so they keep a margin.
+_FILL = 0.9
+# look_at_camera's focal length, in multiples of the image's longer side: a ~28 degree view, far
+# enough from the body that its proportions look natural.
+_FOCAL_PER_PIXEL = 2.0
+# Azimuth of look_at_camera's views, degrees about the body's vertical axis from its front.
+_VIEW_AZIMUTH = {"front": 0.0, "three_quarter": 45.0, "side": 90.0}
+
+_noticed = False
+
+
+def render(meshes: list[MeshToDraw], camera: Camera, pose: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Draw meshes as `camera` sees them: (rgb uint8 HxWx3, alpha float32 HxW in [0, 1]).
+
+    pose: 4x4 world-to-camera transform applied to the vertices first, for meshes not given in the
+        camera frame (a side view, a body model in its own frame).
+    Alpha is 1 where a mesh covers the pixel (fractional on edges the OpenGL backend smooths).
+    """
+    if pose is not None:
+        meshes = [replace(m, vertices=m.vertices @ pose[:3, :3].T + pose[:3, 3]) for m in meshes]
+    return _backend()(meshes, camera)
+
+
+def overlay(image: np.ndarray, meshes: list[MeshToDraw], camera: Camera, side_view: bool = True) -> np.ndarray:
+    """The meshes blended over the photo; with side_view, a panel to its right shows them from the side.
+
+    The side panel turns the meshes a quarter turn about the vertical axis through their common
+    centre and frames them on a plain background, so depth errors a front view hides show up.
+    Returns H x 2W x 3 with side_view, else H x W x 3, uint8 RGB.
+    """
+    if image.dtype != np.uint8 or image.shape != (camera.height, camera.width, 3):
+        raise ValueError(f"image must be uint8 ({camera.height}, {camera.width}, 3), got {image.dtype} {image.shape}")
+    rgb, alpha = render(meshes, camera)
+    front = _blend(image, rgb, OVERLAY_OPACITY * alpha)
+    if not side_view:
+        return front
+    background = np.empty_like(image)
+    background[:] = SIDE_BACKGROUND
+    vertices = [m.vertices for m in meshes if len(m.vertices)]
+    if not vertices:
+        return np.concatenate([front, background], axis=1)
+    quarter_turn = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])
+    side_rgb, side_alpha = render(meshes, camera, _framing_pose(np.concatenate(vertices), quarter_turn, camera))
+    return np.concatenate([front, _blend(background, side_rgb, side_alpha)], axis=1)
+
+
+def look_at_camera(meshes: list[MeshToDraw], width: int, height: int, view: str = "front") -> tuple[Camera, np.ndarray]:
+    """A camera and world-to-camera pose that frame meshes of a y-up world facing +z (SMPL's).
+
+    view: "front" faces the body, "side" looks at its left side (+x), "three_quarter" is between.
+    Pass both to `render` to picture a body model outside any photo.
+    """
+    if not meshes:
+        raise ValueError("no meshes to frame")
+    if view not in _VIEW_AZIMUTH:
+        raise ValueError(f"view must be one of {sorted(_VIEW_AZIMUTH)}, got {view!r}")
+    azimuth = math.radians(_VIEW_AZIMUTH[view])
+    s, c = math.sin(azimuth), math.cos(azimuth)
+    # Rows: camera x, y (down), z (towards the body) in world coordinates.
+    rotation = np.array([[c, 0.0, -s], [0.0, -1.0, 0.0], [-s, 0.0, -c]])
+    focal = _FOCAL_PER_PIXEL * max(width, height)
+    camera = Camera((focal, focal), ((width - 1) / 2, (height - 1) / 2), width, height)
+    return camera, _framing_pose(np.concatenate([m.vertices for m in meshes]), rotation, camera)
+
+
+def _framing_pose(vertices: np.ndarray, rotation: np.ndarray, camera: Camera) -> np.ndarray:
+    """World-to-camera pose that turns vertices by `rotation` about their centre and frames them.
+
+    The bounding sphere is placed on the ray through the image centre, just far enough to fit.
+    """
+    centre = (vertices.min(axis=0) + vertices.max(axis=0)) / 2
+    radius = np.linalg.norm(vertices - centre, axis=1).max()
+    (fx, fy), (cx, cy) = camera.focal, camera.center
+    half_angle = _FILL * min(math.atan(camera.width / 2 / fx), math.atan(camera.height / 2 / fy))
+    distance = radius / math.sin(half_angle)
+    target = np.array([((camera.width - 1) / 2 - cx) / fx, ((camera.height - 1) / 2 - cy) / fy, 1.0]) * distance
+    pose = np.eye(4)
+    pose[:3, :3] = rotation
+    pose[:3, 3] = target - rotation @ centre
+    return pose
+
+
+def _blend(base: np.ndarray, top: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """base * (1 - weight) + top * weight per pixel; where weight is 0 the result is base exactly."""
+    w = weight[..., None]
+    return np.round(base * (1 - w) + top * w).astype(np.uint8)
+
+
+def _backend() -> Backend:
+    """The renderer to use: BODYFIT_RENDERER=pyrender|software forces one; else OpenGL if it works."""
+    choice = os.environ.get("BODYFIT_RENDERER", "").strip().lower()
+    if choice == "software":
+        return software.render
+    if choice not in ("", "pyrender"):
+        raise DeviceError(f"BODYFIT_RENDERER must be 'pyrender' or 'software', got {choice!r}")
+    return _gl_or_software if choice == "" else _gl_forced
+
+
+def _gl_forced(meshes: list[MeshToDraw], camera: Camera) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        return gl.render(meshes, camera)
+    except gl.GLUnavailable as error:
+        raise DeviceError(f"BODYFIT_RENDERER=pyrender, but OpenGL is unavailable ({error})") from error
+
+
+def _gl_or_software(meshes: list[MeshToDraw], camera: Camera) -> tuple[np.ndarray, np.ndarray]:
+    global _noticed
+    try:
+        return gl.render(meshes, camera)
+    except gl.GLUnavailable as error:
+        if not _noticed:
+            print(f"bodyfit: OpenGL unavailable ({error}), using the built-in software renderer", file=sys.stderr)
+            _noticed = True
+        return software.render(meshes, camera)
