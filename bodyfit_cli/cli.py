@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Optional
+from typing import Optional, TextIO
 
 os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")  # OpenCV's own warnings would break one-line errors
 
@@ -15,7 +16,7 @@ import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 
-from bodyfit_cli.errors import BodyfitError, DeviceError, InputError  # noqa: E402
+from bodyfit_cli.errors import BodyfitError, InputError  # noqa: E402
 
 app = typer.Typer(
     add_completion=False,
@@ -54,15 +55,10 @@ def image(
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks."),
 ) -> None:
     """Fit body models to the people in images."""
-    from bodyfit_cli.io.inputs import expand_inputs
     from bodyfit_cli.pipeline import ImagePipeline, Options
 
     if mesh_format not in ("obj", "ply", "glb"):
         usage_error(f"--mesh-format must be obj, ply or glb, not '{mesh_format}'")
-    try:
-        items = expand_inputs(paths, {"image"}, stdin=sys.stdin)
-    except InputError as e:
-        usage_error(str(e))
     opts = Options(
         method=method, out=out, device=device, keypoints=keypoints, focal=focal, body_model=body_model,
         model_dir=model_dir, max_people=max_people, render=not no_render, mesh_format=mesh_format, seed=seed,
@@ -70,12 +66,14 @@ def image(
     )  # fmt: skip
     try:
         pipeline = ImagePipeline(opts)
-    except DeviceError as e:
+    except BodyfitError as e:  # device, method, body model, --out: nothing can run, so a usage error
         usage_error(str(e))
-    except BodyfitError as e:
+    items, bad_args = expand_each(paths, {"image"})
+    failed = len(bad_args)
+    for arg, e in bad_args:
         fail_line(str(e))
-        raise typer.Exit(EXIT_SOME_FAILED) from None
-    failed = 0
+        if json_lines:
+            emit({"input": arg, "error": str(e)})
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=err, disable=quiet or len(items) < 2, transient=True,
@@ -104,6 +102,32 @@ def image(
                     emit(result)
             progress.advance(task)
     raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
+
+
+def expand_each(paths: list[str], kinds: set[str]) -> tuple[list, list[tuple[str, InputError]]]:
+    """Input files of each argument (and each stdin line of `-`) on its own, so that a missing path
+    or an empty directory fails alone and the other inputs still run; duplicates are kept once."""
+    from bodyfit_cli.io.inputs import expand_inputs
+
+    args: list[tuple[str, TextIO | None]] = []
+    for arg in paths:
+        if arg == "-":
+            args += [("-", io.StringIO(line)) for line in sys.stdin.read().splitlines() if line.strip()]
+        else:
+            args.append((arg, None))
+    items, bad, seen = [], [], set()
+    for arg, stdin in args:
+        try:
+            found = expand_inputs([arg], kinds, stdin=stdin)
+        except InputError as e:
+            bad.append((stdin.getvalue().strip() if stdin else arg, e))
+            continue
+        for item in found:
+            key = os.path.normcase(os.path.abspath(item.path))
+            if key not in seen:
+                seen.add(key)
+                items.append(item)
+    return items, bad
 
 
 def report(path: Path, e: Exception, debug: bool) -> None:

