@@ -251,3 +251,39 @@ def test_model_dir_from_environment(tmp_path, data, monkeypatch):
     _write_smpl_like(tmp_path / "smpl" / "SMPL_NEUTRAL.pkl", data, monkeypatch)
     monkeypatch.setenv("BODYFIT_MODEL_DIR", str(tmp_path))
     assert load_body_model("smpl").name == "smpl"
+
+
+def test_smplx_npz_loads_with_body_joints_and_hand_stand_ins(tmp_path, data):
+    """An SMPL-X-layout file (55 joints: body, jaw, eyes, fingers) poses through the 24-joint interface."""
+    from bodyfit_cli.body.loaders import SMPLX_HAND_JOINTS
+
+    n_v = data.v_template.shape[0]
+    parents = list(data.parents[:22]) + [15, 15, 15]  # jaw and eyes hang from the head
+    for wrist in (20, 21):  # 15 finger joints per hand, in chains of three from the wrist
+        for _ in range(5):
+            parents += [wrist, len(parents), len(parents) + 1]
+    j_reg = np.zeros((55, n_v))
+    j_reg[:22] = data.J_regressor[:22]
+    j_reg[22:] = data.J_regressor[15]
+    j_reg[25:40] = data.J_regressor[22]
+    j_reg[40:55] = data.J_regressor[23]
+    weights = np.zeros((n_v, 55))
+    weights[:, :22] = data.weights[:, :22]
+    weights[:, 20] += data.weights[:, 22]
+    weights[:, 21] += data.weights[:, 23]
+    (tmp_path / "smplx").mkdir()
+    np.savez(
+        tmp_path / "smplx" / "SMPLX_NEUTRAL.npz", v_template=data.v_template, shapedirs=data.shapedirs,
+        J_regressor=j_reg, weights=weights, kintree_table=np.stack([np.array(parents), np.arange(55)]),
+        f=data.faces, posedirs=np.zeros((n_v, 3, 54 * 9)),
+    )  # fmt: skip
+    smplx_data = load_body_model("smplx", tmp_path)
+    model = BodyModel(smplx_data)
+    assert list(smplx_data.smpl_joints[22:]) == [SMPLX_HAND_JOINTS["left_hand"], SMPLX_HAND_JOINTS["right_hand"]]
+    body = torch.zeros(1, 23, 3)
+    body[0, SMPL_JOINT_INDEX["left_elbow"] - 1] = torch.tensor([0.0, -math.pi / 2, 0.0])
+    out, ref = pose(model, body), pose(BodyModel(data), body)
+    assert out.joints.shape == (1, 24, 3)
+    # The 22 body joints move exactly as on the SMPL-layout model.
+    assert torch.allclose(out.joints[0, :22], ref.joints[0, :22], atol=1e-4)
+    assert torch.allclose(out.keypoints[0, KEYPOINT_INDEX["left_wrist"]], ref.joints[0, SMPL_JOINT_INDEX["left_wrist"]], atol=1e-4)
