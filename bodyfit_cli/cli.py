@@ -76,7 +76,7 @@ def image(
             emit({"input": arg, "error": str(e)})
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, disable=quiet or len(items) < 2, transient=True,
+        console=err, disable=quiet or len(items) < 2 or not err.is_terminal, transient=True,
     ) as progress:  # fmt: skip
         task = progress.add_task("fitting", total=len(items))
         for item in items:

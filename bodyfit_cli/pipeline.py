@@ -67,6 +67,17 @@ class Fitted:
     people: list[PersonKeypoints]
 
 
+def empty_arrays(num_betas: int) -> dict[str, np.ndarray]:
+    """The `<stem>.npz` arrays for an image with nobody in it: same keys, zero people."""
+    shapes = {
+        "global_orient": (3,), "body_pose": (69,), "betas": (num_betas,), "translation": (3,),
+        "joints3d": (len(SMPL_JOINT_NAMES), 3), "keypoints3d": (len(KEYPOINT_NAMES), 3),
+        "keypoints2d": (len(KEYPOINT_NAMES), 3), "focal": (2,), "center": (2,), "bbox": (4,), "score": (),
+    }  # fmt: skip
+    arrays = {k: np.zeros((0, *s), np.float32) for k, s in shapes.items()}
+    return {**arrays, "keypoint_names": np.array(KEYPOINT_NAMES), "joint_names": np.array(SMPL_JOINT_NAMES)}
+
+
 class ImagePipeline:
     """Holds what loads once per process (body model, backend, detector) and fits image after image."""
 
@@ -158,6 +169,8 @@ class ImagePipeline:
         }
         if fitted is not None:
             result["people"] = self.export(fitted, out_dir, stem)
+        else:
+            write_npz_atomic(out_dir / f"{stem}.npz", **empty_arrays(self.model.num_betas))
         t2 = time.perf_counter()
         if self.opts.render:
             self.render(image, fitted, out_dir / f"{stem}_overlay.png", w, h)
