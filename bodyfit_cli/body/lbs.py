@@ -7,7 +7,8 @@ import torch
 
 def blend_shapes(betas: torch.Tensor, shapedirs: torch.Tensor) -> torch.Tensor:
     """Shape offsets. betas (B, S), shapedirs (P, 3, S) -> (B, P, 3)."""
-    return torch.einsum("bs,pcs->bpc", betas, shapedirs)
+    n_points, _, n_shapes = shapedirs.shape
+    return (betas @ shapedirs.reshape(n_points * 3, n_shapes).T).view(-1, n_points, 3)
 
 
 def pose_features(rot_mats: torch.Tensor) -> torch.Tensor:
@@ -64,5 +65,9 @@ def rigid_transforms(
 def skin(points: torch.Tensor, weights: torch.Tensor, transforms: torch.Tensor) -> torch.Tensor:
     """Blend joint transforms per point. points (B, P, 3), weights (P, J), transforms (B, J, 4, 4) -> (B, P, 3)."""
     batch, n_joints = transforms.shape[:2]
-    blended = (weights @ transforms[:, :, :3, :].reshape(batch, n_joints, 12)).view(batch, -1, 3, 4)
-    return (blended[..., :3] * points[:, :, None, :]).sum(-1) + blended[..., 3]
+    # One (P, J) x (J, B*12) product: a single large matrix multiply rather than B small ones.
+    flat = transforms[:, :, :3, :].permute(1, 0, 2, 3).reshape(n_joints, batch * 12)
+    blended = (weights @ flat).view(-1, batch, 3, 4)  # (P, B, 3, 4), kept in this layout: no big copies
+    pts = points.transpose(0, 1)
+    posed = (blended[..., :3] * pts[:, :, None, :]).sum(-1) + blended[..., 3]
+    return posed.transpose(0, 1).contiguous()
