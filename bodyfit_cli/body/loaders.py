@@ -79,8 +79,7 @@ def load_smpl(model_dir: Path | None = None) -> BodyModelData:
     """An official SMPL (or SMPL-H) .pkl/.npz, read without chumpy."""
     path = _find(["smpl/SMPL_NEUTRAL.pkl", "smpl/SMPL_NEUTRAL.npz", "SMPL_NEUTRAL.pkl"], model_dir, "smpl")
     d = read_smpl_pickle(path) if path.suffix == ".pkl" else _load_npz(path)
-    data = _smpl_family(path, d, "smpl", SMPL_SURFACE_VERTICES)
-    return data
+    return _smpl_family(path, d, "smpl", SMPL_SURFACE_VERTICES)
 
 
 def load_smplx(model_dir: Path | None = None) -> BodyModelData:
@@ -117,7 +116,7 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
         raise BodyModelError(f"malformed body model {path}: {e}") from None
 
 
-class _ChumpyStand_in:
+class _ChumpyStandIn:
     """Receives a pickled chumpy object's state; its value lives in the attribute `x`."""
 
     def __setstate__(self, state: dict) -> None:
@@ -127,7 +126,7 @@ class _ChumpyStand_in:
 class _NoChumpyUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):  # noqa: ANN201 (pickle protocol)
         if module.split(".")[0] == "chumpy":
-            return _ChumpyStand_in
+            return _ChumpyStandIn
         return super().find_class(module, name)
 
 
@@ -142,7 +141,7 @@ def read_smpl_pickle(path: Path) -> dict[str, np.ndarray]:
         raise BodyModelError(f"malformed body model {path}: not a dictionary of arrays")
     out = {}
     for key, value in raw.items():
-        if isinstance(value, _ChumpyStand_in):
+        if isinstance(value, _ChumpyStandIn):
             if "x" not in value.__dict__:
                 raise BodyModelError(f"malformed body model {path}: '{key}' is a chumpy expression, not an array")
             value = value.x
@@ -168,10 +167,9 @@ def _smpl_family(path: Path, d: dict[str, np.ndarray], name: str, surface: dict[
     except (KeyError, IndexError, ValueError) as e:
         raise BodyModelError(f"malformed {name} model {path}: {e}") from None
     n_v = v_template.shape[0]
-    if j_reg.shape[1] != n_v or data.weights.shape[0] != n_v or int(surface_max := max(surface.values())) >= n_v:
+    if j_reg.shape[1] != n_v or data.weights.shape[0] != n_v or max(surface.values()) >= n_v:
         raise BodyModelError(f"malformed {name} model {path}: arrays disagree on the vertex count ({n_v})")
     data.landmark_ids, data.landmark_weights = _joint_landmarks(j_reg, surface)
-    del surface_max
     return data
 
 
