@@ -179,10 +179,7 @@ def nearest(points: np.ndarray, target: np.ndarray, allowed: np.ndarray, k: int)
     return ids[order[:k]]
 
 
-def landmark_targets(
-    verts: np.ndarray, joints: np.ndarray, bone_heads: np.ndarray, labels: list[str], dominant: np.ndarray,
-    body: np.ndarray,
-) -> dict[str, np.ndarray]:
+def landmark_targets(verts: np.ndarray, joints: np.ndarray, body: np.ndarray) -> dict[str, np.ndarray]:
     """Per-sample target positions of the vocabulary points that are not single vertices.
 
     Annotators and MediaPipe place hips at the outer hip, below and outside the hip joint centre; the
@@ -328,9 +325,7 @@ def build(n_samples: int, seed: int) -> dict[str, np.ndarray]:
 
     dominant = bone_w.argmax(1)
     singles = single_vertex_landmarks(mean, mean_joints, heads_t.mean(0), labels, dominant, components)
-    per_sample = [
-        landmark_targets(verts_t[s], joints_t[s], heads_t[s], labels, dominant, body) for s in range(n_samples)
-    ]
+    per_sample = [landmark_targets(verts_t[s], joints_t[s], body) for s in range(n_samples)]
     k_max = 160
     lm_ids = np.zeros((len(KEYPOINT_NAMES), k_max), dtype=np.int64)
     lm_w = np.zeros((len(KEYPOINT_NAMES), k_max))
