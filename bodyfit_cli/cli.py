@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Optional, TextIO
+from typing import Optional
 
 os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")  # OpenCV's own warnings would break one-line errors
 
@@ -55,6 +54,7 @@ def image(
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks."),
 ) -> None:
     """Fit body models to the people in images."""
+    from bodyfit_cli.io.inputs import expand_inputs
     from bodyfit_cli.pipeline import ImagePipeline, Options
 
     if mesh_format not in ("obj", "ply", "glb"):
@@ -68,7 +68,8 @@ def image(
         pipeline = ImagePipeline(opts)
     except BodyfitError as e:  # device, method, body model, --out: nothing can run, so a usage error
         usage_error(str(e))
-    items, bad_args = expand_each(paths, {"image"})
+    bad_args: list[tuple[str, InputError]] = []
+    items = expand_inputs(paths, {"image"}, stdin=sys.stdin, errors=bad_args)  # a bad argument fails alone
     failed = len(bad_args)
     for arg, e in bad_args:
         fail_line(str(e))
@@ -102,32 +103,6 @@ def image(
                     emit(result)
             progress.advance(task)
     raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
-
-
-def expand_each(paths: list[str], kinds: set[str]) -> tuple[list, list[tuple[str, InputError]]]:
-    """Input files of each argument (and each stdin line of `-`) on its own, so that a missing path
-    or an empty directory fails alone and the other inputs still run; duplicates are kept once."""
-    from bodyfit_cli.io.inputs import expand_inputs
-
-    args: list[tuple[str, TextIO | None]] = []
-    for arg in paths:
-        if arg == "-":
-            args += [("-", io.StringIO(line)) for line in sys.stdin.read().splitlines() if line.strip()]
-        else:
-            args.append((arg, None))
-    items, bad, seen = [], [], set()
-    for arg, stdin in args:
-        try:
-            found = expand_inputs([arg], kinds, stdin=stdin)
-        except InputError as e:
-            bad.append((stdin.getvalue().strip() if stdin else arg, e))
-            continue
-        for item in found:
-            key = os.path.normcase(os.path.abspath(item.path))
-            if key not in seen:
-                seen.add(key)
-                items.append(item)
-    return items, bad
 
 
 def report(path: Path, e: Exception, debug: bool) -> None:

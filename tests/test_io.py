@@ -357,6 +357,18 @@ def test_missing_path_and_empty_directory_errors(tree: Path) -> None:
         expand_inputs(["-"], {"image"}, stdin=io.StringIO("gone.txt\n"))
 
 
+def test_errors_are_collected_per_argument_when_asked(tree: Path) -> None:
+    (tree / "empty").mkdir(exist_ok=True)
+    errors: list = []
+    items = expand_inputs(["gone.jpg", "photos", "-", "empty"], {"image"}, stdin=io.StringIO("missing.png\n"), errors=errors)
+    assert _rels(items) == ["B.PNG", "a.jpg", "sub/c.Jpeg", "sub/deep/d.png"]
+    assert [(arg, str(e)) for arg, e in errors] == [
+        ("gone.jpg", "no such file or directory: gone.jpg"),
+        ("missing.png", "no such file or directory: missing.png"),
+        ("empty", "no images found in empty"),
+    ]
+
+
 def test_symlink_loop_does_not_recurse_forever(tree: Path) -> None:
     (tree / "photos" / "sub" / "loop").symlink_to(tree / "photos")
     rels = _rels(expand_inputs(["photos"], {"image"}))

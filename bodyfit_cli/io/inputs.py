@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -33,13 +33,19 @@ class InputItem:
     rel: Path
 
 
-def expand_inputs(args: list[str], kinds: set[str], stdin: TextIO | None = None) -> list[InputItem]:
+def expand_inputs(
+    args: list[str], kinds: set[str], stdin: TextIO | None = None,
+    errors: list[tuple[str, InputError]] | None = None,
+) -> list[InputItem]:
     """Expand arguments into input files, in argument order, each file once (first one kept).
 
     A directory is searched recursively (sorted, hidden entries skipped) for files whose suffix
     is of `kinds` ({"image"}, {"video"} or both); a glob pattern expands likewise; `-` reads one
     path per line from `stdin` (default sys.stdin). A file named explicitly is taken whatever its
     suffix, so the reader, not the suffix, decides whether it is usable.
+
+    errors: when given, an argument (or stdin line) that is missing or holds no inputs is recorded
+    here as (argument, error) and the others are still expanded; otherwise the first such raises.
     """
     unknown = kinds - _EXTENSIONS_BY_KIND.keys()
     if not kinds or unknown:
@@ -50,7 +56,14 @@ def expand_inputs(args: list[str], kinds: set[str], stdin: TextIO | None = None)
     items: list[InputItem] = []
     seen: set[str] = set()
 
-    def add(found: Iterable[InputItem]) -> None:
+    def add(arg: str, expand: Callable[[], list[InputItem]]) -> None:
+        try:
+            found = expand()
+        except InputError as e:
+            if errors is None:
+                raise
+            errors.append((arg, e))
+            return
         for item in found:
             key = os.path.normcase(os.path.abspath(item.path))
             if key not in seen:
@@ -62,11 +75,11 @@ def expand_inputs(args: list[str], kinds: set[str], stdin: TextIO | None = None)
             lines = (stdin if stdin is not None else sys.stdin).read().splitlines()
             for line in (s.strip() for s in lines):
                 if line:
-                    add(_expand_path(Path(line), extensions, noun))
+                    add(line, lambda line=line: _expand_path(Path(line), extensions, noun))
         elif not os.path.lexists(arg) and _is_pattern(arg):
-            add(_expand_glob(arg, extensions, noun))
+            add(arg, lambda arg=arg: _expand_glob(arg, extensions, noun))
         else:
-            add(_expand_path(Path(arg), extensions, noun))
+            add(arg, lambda arg=arg: _expand_path(Path(arg), extensions, noun))
     return items
 
 
