@@ -59,7 +59,7 @@ def main() -> None:
         print(f"  {stage:7s} {statistics.median(r[stage] for r in runs):8.1f} ms")
     for batch in (1, 16):
         obs = synthetic_observations(pipe.model.cpu(), batch)
-        obs = Observations(*(t.to(pipe.device) for t in (obs.keypoints, obs.focal, obs.center, obs.scale)))
+        obs = obs.map(lambda t: t.to(pipe.device))
         pipe.model.to(pipe.device)
         init = mean_init(pipe.model, obs)
         pipe.backend.fit(obs, init)  # warm-up

@@ -18,7 +18,6 @@ from bodyfit_cli.fitting.losses import reprojection_error_px
 from bodyfit_cli.fitting.registry import make_backend
 from bodyfit_cli.fitting.types import BodyParams, Observations
 from bodyfit_cli.geometry.camera import default_focal
-from bodyfit_cli.geometry.rotations import axis_angle_to_matrix
 from bodyfit_cli.io.atomic import ensure_dir, write_json_atomic, write_npz_atomic
 from bodyfit_cli.io.images import read_image, write_image_atomic
 from bodyfit_cli.io.inputs import InputItem
@@ -134,15 +133,15 @@ class ImagePipeline:
         init = mean_init(self.model, obs)
         params = self.backend.fit(obs, init)
         with torch.no_grad():
-            body = self.model(
-                axis_angle_to_matrix(params.global_orient), axis_angle_to_matrix(params.body_pose),
-                params.betas, params.transl, vertices=True,
-            )  # fmt: skip
-        to_cpu = lambda t: t.detach().cpu()  # noqa: E731
+            body = params.pose(self.model, vertices=True)
+
+        def to_cpu(t: torch.Tensor) -> torch.Tensor:
+            return t.detach().cpu()
+
         return Fitted(
-            params=BodyParams(*(to_cpu(t) for t in (params.global_orient, params.body_pose, params.betas, params.transl))),
+            params=params.map(to_cpu),
             body=BodyOutput(to_cpu(body.joints), to_cpu(body.keypoints), to_cpu(body.vertices)),
-            obs=Observations(*(to_cpu(t) for t in (obs.keypoints, obs.focal, obs.center, obs.scale))),
+            obs=obs.map(to_cpu),
             people=people,
         )
 

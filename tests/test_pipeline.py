@@ -11,7 +11,6 @@ import torch
 
 from bodyfit_cli.fitting.init import mean_init
 from bodyfit_cli.geometry.procrustes import similarity_align
-from bodyfit_cli.geometry.rotations import axis_angle_to_matrix
 from bodyfit_cli.io.images import read_image
 from bodyfit_cli.io.inputs import InputItem
 from bodyfit_cli.pipeline import ImagePipeline, Options
@@ -58,9 +57,7 @@ def test_refinement_beats_its_initialisation(pipeline):
     obs = pipeline.observations(people, w, h)
     init = mean_init(pipeline.model, obs)
     with torch.no_grad():
-        start = pipeline.model(
-            axis_angle_to_matrix(init.global_orient), axis_angle_to_matrix(init.body_pose), init.betas, init.transl
-        ).keypoints[0, LIMB].numpy()
+        start = init.pose(pipeline.model).keypoints[0, LIMB].numpy()
     fitted = pipeline.fit(people, w, h).body.keypoints[0, LIMB].numpy()
     true = np.array([truth["people"][0]["keypoints3d"][n] for n in LIMB_KEYPOINTS])
     assert pa_mpjpe_mm(fitted, true) < 0.7 * pa_mpjpe_mm(start, true)

@@ -11,7 +11,6 @@ import torch
 
 from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.fitting.types import BodyParams, Observations
-from bodyfit_cli.geometry.rotations import axis_angle_to_matrix
 from bodyfit_cli.vocabulary import KEYPOINT_INDEX, SMPL_JOINT_INDEX
 
 TORSO = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
@@ -42,7 +41,8 @@ def mean_init(model: BodyModel, obs: Observations, min_conf: float = 0.2) -> Bod
     orient = torch.tensor(FACING_CAMERA, device=device, dtype=dtype).expand(b, 3).clone()
     body_pose = relaxed_pose(b, device, dtype)
     betas = torch.zeros(b, model.num_betas, device=device, dtype=dtype)
-    rest = model(axis_angle_to_matrix(orient), axis_angle_to_matrix(body_pose), betas)
+    params = BodyParams(global_orient=orient, body_pose=body_pose, betas=betas, transl=torch.zeros_like(orient))
+    rest = params.pose(model)
     kp3d, kp2d = rest.keypoints, obs.keypoints
     # Depth: focal * 3D length / 2D length, over the segments both ends of which are seen, median.
     ratios = []
@@ -67,5 +67,5 @@ def mean_init(model: BodyModel, obs: Observations, min_conf: float = 0.2) -> Bod
     z3 = (kp3d[..., 2] * w).sum(1)
     z = depth - z3
     transl_xy = (uv - obs.center) / obs.focal * depth[:, None] - xy3
-    transl = torch.cat([transl_xy, z[:, None]], -1)
-    return BodyParams(global_orient=orient, body_pose=body_pose, betas=betas, transl=transl)
+    params.transl = torch.cat([transl_xy, z[:, None]], -1)
+    return params

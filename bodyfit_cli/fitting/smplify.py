@@ -49,8 +49,7 @@ class SMPLify:
         self.torso_mask = mask
 
     def keypoints(self, p: BodyParams) -> torch.Tensor:
-        rots = axis_angle_to_matrix(torch.cat([p.global_orient[:, None], p.body_pose], 1))  # one call: fewer tiny ops
-        return self.model(rots[:, 0], rots[:, 1:], p.betas, p.transl).keypoints
+        return p.pose(self.model).keypoints
 
     def fit(self, obs: Observations, init: BodyParams) -> BodyParams:
         with torch.enable_grad():
@@ -65,13 +64,9 @@ class SMPLify:
         b = obs.batch_size
         turn = axis_angle_to_matrix(torch.tensor([0.0, math.pi, 0.0]).to(init.global_orient))
         turned = matrix_to_axis_angle(axis_angle_to_matrix(init.global_orient) @ turn)
-        both = BodyParams(
-            global_orient=torch.cat([init.global_orient, turned]),
-            body_pose=init.body_pose.repeat(2, 1, 1),
-            betas=init.betas.repeat(2, 1),
-            transl=init.transl.repeat(2, 1),
-        ).detach()
-        obs2 = Observations(*(t.repeat(2, *[1] * (t.dim() - 1)) for t in (obs.keypoints, obs.focal, obs.center, obs.scale)))
+        both = init.map(lambda t: torch.cat([t, t])).detach()
+        both.global_orient = torch.cat([init.global_orient, turned]).detach()
+        obs2 = obs.map(lambda t: torch.cat([t, t]))
         mask = self.torso_mask.to(obs.keypoints)
         fitted = self._torso_stage(obs2, both, mask)
         # Where the torso alone cannot tell front from back, the full keypoint set usually can.

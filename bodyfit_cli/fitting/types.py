@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Callable, TypeVar
 
 import torch
+
+from bodyfit_cli.body.model import BodyModel, BodyOutput
+from bodyfit_cli.geometry.rotations import axis_angle_to_matrix
+
+T = TypeVar("T")
+
+
+def _map(obj: T, fn: Callable[[torch.Tensor], torch.Tensor]) -> T:
+    """A copy of a dataclass of tensors with `fn` applied to every tensor (device moves, batching...)."""
+    return type(obj)(**{f.name: fn(getattr(obj, f.name)) for f in fields(obj)})
 
 
 @dataclass
@@ -19,11 +30,19 @@ class BodyParams:
     betas: torch.Tensor
     transl: torch.Tensor
 
+    def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> "BodyParams":
+        return _map(self, fn)
+
     def detach(self) -> "BodyParams":
-        return BodyParams(**{f.name: getattr(self, f.name).detach().clone() for f in fields(self)})
+        return self.map(lambda t: t.detach().clone())
 
     def select(self, index: torch.Tensor) -> "BodyParams":
-        return BodyParams(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+        return self.map(lambda t: t[index])
+
+    def pose(self, model: BodyModel, vertices: bool = False) -> BodyOutput:
+        """Run the body model on these parameters (one rotation conversion for all joints)."""
+        rots = axis_angle_to_matrix(torch.cat([self.global_orient[:, None], self.body_pose], 1))
+        return model(rots[:, 0], rots[:, 1:], self.betas, self.transl, vertices=vertices)
 
 
 @dataclass
@@ -39,6 +58,9 @@ class Observations:
     focal: torch.Tensor
     center: torch.Tensor
     scale: torch.Tensor
+
+    def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> "Observations":
+        return _map(self, fn)
 
     @property
     def batch_size(self) -> int:
