@@ -101,6 +101,8 @@ class BodyModel(torch.nn.Module):
         )
         self.smpl_joints = torch.as_tensor(data.smpl_joints, dtype=torch.long)
         self.pose_joints = torch.as_tensor(data.pose_joints, dtype=torch.long)
+        # SMPL's own layout (24 joints, body_pose rows = joints 1..23) needs no re-indexing per call.
+        self.smpl_layout = len(self.parents) == NUM_SMPL_JOINTS and np.array_equal(data.pose_joints, np.arange(1, NUM_SMPL_JOINTS))
         assert len(KEYPOINT_NAMES) == lm_ids.shape[0]
 
     @property
@@ -110,7 +112,7 @@ class BodyModel(torch.nn.Module):
     def _rotations(self, global_orient: torch.Tensor, body_pose: torch.Tensor) -> torch.Tensor:
         """SMPL-style (B,3,3) + (B,23,3,3) -> this model's (B,J,3,3) local rotations."""
         batch = global_orient.shape[0]
-        if self.num_joints == NUM_SMPL_JOINTS and torch.equal(self.pose_joints, torch.arange(1, NUM_SMPL_JOINTS)):
+        if self.smpl_layout:
             return torch.cat([global_orient[:, None], body_pose], 1)
         eye = torch.eye(3, dtype=body_pose.dtype, device=body_pose.device)
         rots = eye.expand(batch, self.num_joints, 3, 3).clone()
