@@ -22,6 +22,9 @@ LIMB_KEYPOINTS: tuple[str, ...] = (
     "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
 )  # fmt: skip
 
+# The torso corners: where body orientation and translation are read from first.
+TORSO_KEYPOINTS: tuple[str, ...] = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
+
 # SMPL's 24 joints and kinematic tree (parent of each joint; -1 for the root).
 SMPL_JOINT_NAMES: tuple[str, ...] = (
     "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",

@@ -11,9 +11,8 @@ import torch
 
 from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.fitting.types import BodyParams, Observations
-from bodyfit_cli.vocabulary import KEYPOINT_INDEX, SMPL_JOINT_INDEX
+from bodyfit_cli.vocabulary import KEYPOINT_INDEX, SMPL_JOINT_INDEX, TORSO_KEYPOINTS
 
-TORSO = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
 # Segments whose 3D length on the mean body and 2D length in the image give the depth.
 DEPTH_SEGMENTS = (
     ("left_shoulder", "left_hip"), ("right_shoulder", "right_hip"), ("left_shoulder", "right_shoulder"),
@@ -59,7 +58,7 @@ def mean_init(model: BodyModel, obs: Observations, min_conf: float = 0.2) -> Bod
     # x, y: put the centroid of the seen torso (else all seen) keypoints on its image position.
     seen = kp2d[..., 2] > min_conf
     torso = torch.zeros_like(seen)
-    torso[:, [KEYPOINT_INDEX[n] for n in TORSO]] = True
+    torso[:, [KEYPOINT_INDEX[n] for n in TORSO_KEYPOINTS]] = True
     use = torch.where((seen & torso).sum(1, keepdim=True) >= 2, seen & torso, seen).float()
     w = use / use.sum(1, keepdim=True).clamp(min=1)
     uv = (kp2d[..., :2] * w[..., None]).sum(1)

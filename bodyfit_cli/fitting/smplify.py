@@ -18,9 +18,8 @@ from bodyfit_cli.fitting import losses
 from bodyfit_cli.fitting.priors import PosePrior, SimplePosePrior
 from bodyfit_cli.fitting.types import BodyParams, Observations
 from bodyfit_cli.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
-from bodyfit_cli.vocabulary import KEYPOINT_INDEX, NUM_KEYPOINTS
+from bodyfit_cli.vocabulary import KEYPOINT_INDEX, NUM_KEYPOINTS, TORSO_KEYPOINTS
 
-TORSO = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
 
 
 @dataclass
@@ -45,7 +44,7 @@ class SMPLify:
         self.prior = prior if prior is not None else SimplePosePrior()
         self.cfg = config or SMPLifyConfig()
         mask = torch.zeros(NUM_KEYPOINTS)
-        mask[[KEYPOINT_INDEX[n] for n in TORSO]] = 1.0
+        mask[[KEYPOINT_INDEX[n] for n in TORSO_KEYPOINTS]] = 1.0
         self.torso_mask = mask
 
     def keypoints(self, p: BodyParams) -> torch.Tensor:
