@@ -17,49 +17,46 @@ def pose_features(rot_mats: torch.Tensor) -> torch.Tensor:
     return (rot_mats[:, 1:] - eye).flatten(1)
 
 
-def kinematic_levels(parents: list[int]) -> list[tuple[list[int], list[int]]]:
-    """Group joints by depth in the tree: [(joints, their parents), ...] from the root's children down.
+def ancestor_schedule(parents: list[int]) -> list[torch.Tensor]:
+    """Ancestor indices for composing a kinematic chain by pointer jumping.
 
-    Posing one level at a time takes as many steps as the tree is deep (9 for SMPL), not one per joint.
+    Round r composes each joint's transform with that of its ancestor 2^r levels up, so the whole
+    chain is posed in ceil(log2(depth + 1)) rounds (4 for SMPL) instead of one step per level, with
+    a few large tensor operations per round. Index J stands for "no ancestor" (the identity).
     """
-    depth = [0] * len(parents)
-    for j in range(1, len(parents)):
-        depth[j] = depth[parents[j]] + 1
-    return [
-        ([j for j in range(len(parents)) if depth[j] == d], [parents[j] for j in range(len(parents)) if depth[j] == d])
-        for d in range(1, max(depth) + 1)
-    ]
+    n = len(parents)
+    anc = [p if p >= 0 else n for p in parents] + [n]
+    rounds = []
+    while any(a != n for a in anc[:n]):
+        rounds.append(torch.tensor(anc, dtype=torch.long))
+        anc = [anc[a] for a in anc]
+    return rounds
 
 
 def rigid_transforms(
-    rot_mats: torch.Tensor, joints: torch.Tensor, parents: list[int],
-    levels: list[tuple[list[int], list[int]]] | None = None,
+    rot_mats: torch.Tensor, joints: torch.Tensor, parents: list[int], schedule: list[torch.Tensor] | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Pose the kinematic chain.
 
     rot_mats (B, J, 3, 3) local rotations, joints (B, J, 3) rest joint positions, parents with
-    parents[j] < j, levels from `kinematic_levels(parents)` (computed when not given). Returns posed
-    joints (B, J, 3) and the transforms (B, J, 4, 4) that take rest-pose points to posed points for each
-    joint (what skinning blends).
+    parents[j] < j, schedule from `ancestor_schedule(parents)` (computed when not given). Returns
+    posed joints (B, J, 3) and the transforms (B, J, 4, 4) that take rest-pose points to posed points
+    for each joint (what skinning blends).
     """
     batch, n = joints.shape[:2]
-    levels = levels if levels is not None else kinematic_levels(parents)
+    schedule = schedule if schedule is not None else ancestor_schedule(parents)
     rel = torch.cat([joints[:, :1], joints[:, 1:] - joints[:, parents[1:]]], 1)
-    rot, posed = rot_mats[:, :1], joints[:, :1]  # world rotations and positions, in `order`
-    order = [0]
-    for idx, par in levels:
-        where = [order.index(p) for p in par]
-        pr, pt = rot[:, where], posed[:, where]
-        rot = torch.cat([rot, pr @ rot_mats[:, idx]], 1)
-        posed = torch.cat([posed, pt + (pr @ rel[:, idx, :, None])[..., 0]], 1)
-        order += idx
-    inverse = [order.index(j) for j in range(n)]
-    rot, posed = rot[:, inverse], posed[:, inverse]
+    bottom = torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=rot_mats.dtype, device=rot_mats.device).expand(batch, n + 1, 1, 4)
+    eye = torch.eye(3, dtype=rot_mats.dtype, device=rot_mats.device).expand(batch, 1, 3, 3)
+    # Local transforms with one identity appended, which joints without an ancestor compose with.
+    local = torch.cat([torch.cat([rot_mats, eye], 1), torch.cat([rel, rel.new_zeros(batch, 1, 3)], 1)[..., None]], -1)
+    world = torch.cat([local, bottom], -2)
+    for anc in schedule:
+        world = world[:, anc.to(world.device)] @ world
+    rot, posed = world[:, :n, :3, :3], world[:, :n, :3, 3]
     # Skinning transform: x -> R (x - j_rest) + j_posed.
     trans = posed - (rot @ joints[..., None])[..., 0]
-    top = torch.cat([rot, trans[..., None]], -1)
-    bottom = torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=rot.dtype, device=rot.device).expand(batch, n, 1, 4)
-    return posed, torch.cat([top, bottom], -2)
+    return posed, torch.cat([torch.cat([rot, trans[..., None]], -1), bottom[:, :n]], -2)
 
 
 def skin(points: torch.Tensor, weights: torch.Tensor, transforms: torch.Tensor) -> torch.Tensor:

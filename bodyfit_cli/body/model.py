@@ -61,7 +61,7 @@ class BodyModel(torch.nn.Module):
         self.parents = [int(p) for p in data.parents]
         self.parents[0] = -1
         self.num_joints = len(self.parents)
-        self.levels = lbs.kinematic_levels(self.parents)
+        self.schedule = lbs.ancestor_schedule(self.parents)
 
         def buf(name: str, array: np.ndarray) -> None:
             self.register_buffer(name, torch.as_tensor(np.ascontiguousarray(array), dtype=torch.float32), persistent=False)
@@ -135,7 +135,7 @@ class BodyModel(torch.nn.Module):
             betas = torch.nn.functional.pad(betas, (0, self.num_betas - betas.shape[1]))
         rots = self._rotations(global_orient, body_pose)
         rest_joints = self.joint_template + torch.einsum("bs,jcs->bjc", betas, self.joint_shapedirs)
-        posed_joints, transforms = lbs.rigid_transforms(rots, rest_joints, self.parents, self.levels)
+        posed_joints, transforms = lbs.rigid_transforms(rots, rest_joints, self.parents, self.schedule)
         feats = lbs.pose_features(rots) if self.has_posedirs else None
 
         def pose_points(template, shapedirs, weights, posedirs) -> torch.Tensor:

@@ -10,6 +10,8 @@ from bodyfit_cli.vocabulary import SMPL_JOINT_INDEX
 
 # Elbows bend about y and knees about x; these signs mark the direction that hyper-extends them.
 BENDING = {"left_elbow": (1, 1.0), "right_elbow": (1, -1.0), "left_knee": (0, -1.0), "right_knee": (0, -1.0)}
+_BENDING_COLUMNS = torch.tensor([(SMPL_JOINT_INDEX[j] - 1) * 3 + axis for j, (axis, _) in BENDING.items()])
+_BENDING_SIGNS = torch.tensor([sign for _, sign in BENDING.values()])
 
 
 def geman_mcclure(residual_sq: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -42,10 +44,8 @@ def reprojection_error_px(keypoints3d: torch.Tensor, obs: Observations, min_conf
 
 def bending(body_pose: torch.Tensor) -> torch.Tensor:
     """SMPLify's bending prior: exp-penalty on elbows and knees bending the unnatural way. body_pose (B, 23, 3)."""
-    total = body_pose.new_zeros(body_pose.shape[0])
-    for joint, (axis, sign) in BENDING.items():
-        total = total + torch.exp(sign * body_pose[:, SMPL_JOINT_INDEX[joint] - 1, axis]).pow(2)
-    return total
+    angles = body_pose.reshape(body_pose.shape[0], -1)[:, _BENDING_COLUMNS.to(body_pose.device)]
+    return torch.exp(angles * _BENDING_SIGNS.to(body_pose)).pow(2).sum(-1)
 
 
 def shape_prior(betas: torch.Tensor) -> torch.Tensor:

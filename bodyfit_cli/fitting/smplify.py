@@ -21,11 +21,10 @@ from bodyfit_cli.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_
 from bodyfit_cli.vocabulary import KEYPOINT_INDEX, NUM_KEYPOINTS, TORSO_KEYPOINTS
 
 
-
 @dataclass
 class SMPLifyConfig:
-    torso_iters: int = 30
-    full_iters: int = 80
+    torso_iters: int = 20
+    full_iters: int = 60
     lr: float = 0.04
     sigma: float = 0.1  # robust scale, in units of the person's size
     pose_weight: float = 1e-3
@@ -76,27 +75,25 @@ class SMPLify:
         return fitted.select(index)
 
     def _torso_stage(self, obs: Observations, init: BodyParams, mask: torch.Tensor) -> BodyParams:
-        p = init.detach()
-        p.global_orient.requires_grad_(True)
-        p.transl.requires_grad_(True)
-        opt = torch.optim.Adam([p.global_orient, p.transl], lr=self.cfg.lr)
+        fixed = init.detach()
+        x = torch.cat([fixed.global_orient, fixed.transl], 1).requires_grad_(True)
+        opt = torch.optim.Adam([x], lr=self.cfg.lr, fused=True)
         for _ in range(self.cfg.torso_iters):
             opt.zero_grad()
-            loss = losses.reprojection(self.keypoints(p), obs, self.cfg.sigma, mask).sum()
-            loss.backward()
+            p = BodyParams(x[:, :3], fixed.body_pose, fixed.betas, x[:, 3:])
+            losses.reprojection(self.keypoints(p), obs, self.cfg.sigma, mask).sum().backward()
             opt.step()
-        return p.detach()
+        return BodyParams(x[:, :3], fixed.body_pose, fixed.betas, x[:, 3:]).detach()
 
     def fit_full(self, obs: Observations, init: BodyParams) -> BodyParams:
-        p = init.detach()
-        params = [p.global_orient, p.body_pose, p.betas, p.transl]
-        for t in params:
-            t.requires_grad_(True)
-        opt = torch.optim.Adam(params, lr=self.cfg.lr)
+        # One flat tensor for all parameters: one optimiser update per step instead of one per tensor.
+        x = init.flatten().detach().requires_grad_(True)
+        opt = torch.optim.Adam([x], lr=self.cfg.lr, fused=True)
         cfg = self.cfg
         for it in range(cfg.full_iters):
             decay = cfg.prior_decay ** (it / max(cfg.full_iters - 1, 1))
             opt.zero_grad()
+            p = BodyParams.unflatten(x)
             data = losses.reprojection(self.keypoints(p), obs, cfg.sigma)
             prior = (
                 cfg.pose_weight * self.prior(p.body_pose)
@@ -105,4 +102,4 @@ class SMPLify:
             )
             (data + decay * prior).sum().backward()
             opt.step()
-        return p.detach()
+        return BodyParams.unflatten(x).detach()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import torch
 
@@ -30,14 +31,23 @@ class BodyParams:
     betas: torch.Tensor
     transl: torch.Tensor
 
-    def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> "BodyParams":
+    def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> BodyParams:
         return _map(self, fn)
 
-    def detach(self) -> "BodyParams":
+    def detach(self) -> BodyParams:
         return self.map(lambda t: t.detach().clone())
 
-    def select(self, index: torch.Tensor) -> "BodyParams":
+    def select(self, index: torch.Tensor) -> BodyParams:
         return self.map(lambda t: t[index])
+
+    def flatten(self) -> torch.Tensor:
+        """One (B, 3 + 69 + S + 3) tensor: what optimisers and learned update rules work on."""
+        return torch.cat([self.global_orient, self.body_pose.flatten(1), self.betas, self.transl], 1)
+
+    @staticmethod
+    def unflatten(flat: torch.Tensor) -> BodyParams:
+        """Views into a tensor made by `flatten`, so gradients flow back to it."""
+        return BodyParams(flat[:, :3], flat[:, 3:72].view(-1, 23, 3), flat[:, 72:-3], flat[:, -3:])
 
     def pose(self, model: BodyModel, vertices: bool = False) -> BodyOutput:
         """Run the body model on these parameters (one rotation conversion for all joints)."""
@@ -59,7 +69,7 @@ class Observations:
     center: torch.Tensor
     scale: torch.Tensor
 
-    def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> "Observations":
+    def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Observations:
         return _map(self, fn)
 
     @property
