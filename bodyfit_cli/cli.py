@@ -7,7 +7,6 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Optional
 
 os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")  # OpenCV's own warnings would break one-line errors
 
@@ -38,10 +37,10 @@ def image(
     method: str = typer.Option("smplify", help="Refinement backend: smplify, lgd or hund."),
     out: Path = typer.Option(Path("bodyfit_out"), help="Output directory (mirrors the input tree)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    keypoints: Optional[Path] = typer.Option(None, help="OpenPose or COCO keypoint JSON instead of detecting."),
-    focal: Optional[float] = typer.Option(None, help="Focal length in pixels (default: the image diagonal)."),
+    keypoints: Path | None = typer.Option(None, help="OpenPose or COCO keypoint JSON instead of detecting."),
+    focal: float | None = typer.Option(None, help="Focal length in pixels (default: the image diagonal)."),
     body_model: str = typer.Option("default", help="default, smpl or smplx."),
-    model_dir: Optional[Path] = typer.Option(None, help="Folder with smpl/ or smplx/ model files."),
+    model_dir: Path | None = typer.Option(None, help="Folder with smpl/ or smplx/ model files."),
     max_people: int = typer.Option(4, min=1, help="Most people fitted per image."),
     no_render: bool = typer.Option(False, "--no-render", help="Skip the overlay image."),
     mesh_format: str = typer.Option("obj", help="obj, ply or glb."),
@@ -49,7 +48,7 @@ def image(
     quiet: bool = typer.Option(False, "--quiet", help="No progress or messages on stderr (errors still shown)."),
     seed: int = typer.Option(0, help="Random seed."),
     init: str = typer.Option("mean", help="Initialisation: mean or regressor."),
-    pose_model: Optional[Path] = typer.Option(None, help="MediaPipe PoseLandmarker .task file (newer mediapipe)."),
+    pose_model: Path | None = typer.Option(None, help="MediaPipe PoseLandmarker .task file (newer mediapipe)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo inputs that already have results."),
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks."),
 ) -> None:

@@ -13,13 +13,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from make_samples import POSES, body_pose
 
 from bodyfit_cli.body.loaders import load_body_model
 from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.geometry.rotations import axis_angle_to_matrix
 from bodyfit_cli.io.images import write_image_atomic
 from bodyfit_cli.render import Camera, MeshToDraw, look_at_camera, render
-from make_samples import POSES, body_pose
 
 OUTPUT = Path(__file__).resolve().parents[1] / "docs" / "body_model.png"
 WIDTH = 1200

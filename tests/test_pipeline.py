@@ -14,7 +14,7 @@ from bodyfit_cli.geometry.procrustes import similarity_align
 from bodyfit_cli.io.images import read_image
 from bodyfit_cli.io.inputs import InputItem
 from bodyfit_cli.pipeline import ImagePipeline, Options
-from bodyfit_cli.vocabulary import LIMB_KEYPOINTS, KEYPOINT_INDEX
+from bodyfit_cli.vocabulary import KEYPOINT_INDEX, LIMB_KEYPOINTS
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 LIMB = [KEYPOINT_INDEX[n] for n in LIMB_KEYPOINTS]
