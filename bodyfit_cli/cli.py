@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import traceback
@@ -25,6 +26,16 @@ app = typer.Typer(
 err = Console(stderr=True, highlight=False)
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def show_notices(quiet: bool) -> None:
+    """bodyfit's own notices (not other libraries' logs) as `bodyfit: ...` lines on stderr, unless --quiet."""
+    log = logging.getLogger("bodyfit")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("bodyfit: %(message)s"))
+    log.handlers = [handler]
+    log.propagate = False
+    log.setLevel(logging.ERROR if quiet else logging.INFO)
 
 
 def fail_line(message: str) -> None:
@@ -58,6 +69,7 @@ def image(
 
     if mesh_format not in ("obj", "ply", "glb"):
         usage_error(f"--mesh-format must be obj, ply or glb, not '{mesh_format}'")
+    show_notices(quiet)
     opts = Options(
         method=method, out=out, device=device, keypoints=keypoints, focal=focal, body_model=body_model,
         model_dir=model_dir, max_people=max_people, render=not no_render, mesh_format=mesh_format, seed=seed,
@@ -129,16 +141,75 @@ def video() -> None:
     usage_error("'bodyfit video' is not available in this version yet; extract frames and use 'bodyfit image'")
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def bench() -> None:
-    """Benchmark fitting methods on 3D keypoints (not available in this version yet)."""
-    usage_error("'bodyfit bench' is not available in this version yet")
+@app.command()
+def bench(
+    keypoints3d: Path | None = typer.Option(None, help="3D poses: .npz with joints (N, K, 3) in metres and names (K,)."),
+    mocap: list[Path] | None = typer.Option(None, help="Motion capture (.amc/.bvh) instead; repeat for several files."),
+    method: str = typer.Option("smplify,lgd,hund", help="Comma-separated methods to compare."),
+    n: int = typer.Option(500, min=1, help="Number of synthetic views."),
+    seed: int = typer.Option(0, help="Seed for the poses, cameras, noise and dropout."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the results here as JSON."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    batch: int = typer.Option(1, min=1, help="People fitted together (time per person = batch time / batch)."),
+    prior: str = typer.Option("gmm", help="SMPLify's pose prior: gmm (learned) or simple."),
+    body_model: str = typer.Option("default", help="default, smpl or smplx."),
+    model_dir: Path | None = typer.Option(None, help="Folder with smpl/ or smplx/ model files."),
+    debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks."),
+) -> None:
+    """Compare fitting methods on 2D views of known 3D poses: accuracy and time per person."""
+    from bodyfit_cli.evaluation.report import run_bench
+
+    if (keypoints3d is None) == (not mocap):
+        usage_error("give exactly one of --keypoints3d FILE.npz or --mocap FILE")
+    try:
+        run_bench(
+            keypoints3d=keypoints3d, mocap=mocap or [], methods=[m.strip() for m in method.split(",") if m.strip()],
+            n=n, seed=seed, json_out=json_out, device=device, batch=batch, prior=prior, body_model=body_model,
+            model_dir=model_dir, console=err,
+        )  # fmt: skip
+    except BodyfitError as e:
+        if debug:
+            traceback.print_exception(e, file=sys.stderr)
+        usage_error(str(e))
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def train() -> None:
-    """Train priors and networks (not available in this version yet)."""
-    usage_error("'bodyfit train' is not available in this version yet")
+train_app = typer.Typer(help="Build the training data and train the learned parts (every shipped weight).", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("data")
+def train_data(
+    mocap: list[Path] = typer.Argument(..., help="Mocap files or folders (.amc with .asf, .bvh, AMASS .npz)."),
+    out: Path = typer.Option(Path("data/poses.npz"), help="Where to write the pose dataset."),
+    fps: float = typer.Option(30.0, help="Frame rate the mocap is thinned to before near-duplicate removal."),
+    min_move: float = typer.Option(0.05, help="A kept frame moves some joint this far (m) from the last kept one."),
+    body_model: str = typer.Option("default", help="default, smpl or smplx."),
+    model_dir: Path | None = typer.Option(None, help="Folder with smpl/ or smplx/ model files."),
+) -> None:
+    """Retarget motion capture to the body model: the pose dataset every learned part trains on."""
+    from bodyfit_cli.training.commands import make_pose_dataset
+
+    try:
+        make_pose_dataset(mocap, out, fps, min_move, body_model, model_dir, err)
+    except BodyfitError as e:
+        usage_error(str(e))
+
+
+@train_app.command("prior")
+def train_prior(
+    data: Path = typer.Option(Path("data/poses.npz"), help="Pose dataset from 'bodyfit train data'."),
+    out: Path = typer.Option(Path("models/pose_prior.npz"), help="Where to write the prior."),
+    components: int = typer.Option(8, min=1, help="Gaussian components."),
+    iters: int = typer.Option(100, min=1, help="EM iterations."),
+    seed: int = typer.Option(0, help="Seed for the k-means++ start."),
+) -> None:
+    """Fit the Gaussian-mixture pose prior SMPLify uses, on the dataset's training trials."""
+    from bodyfit_cli.training.commands import make_pose_prior
+
+    try:
+        make_pose_prior(data, out, components, iters, seed, err)
+    except BodyfitError as e:
+        usage_error(str(e))
 
 
 def main() -> None:

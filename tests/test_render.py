@@ -225,4 +225,16 @@ def test_falls_back_to_software_once_with_one_notice() -> None:
     assert len(covered) == 2 and covered[0] == covered[1] > 5000
     assert "forced: DeviceError" in done.stdout
     notices = [line for line in done.stderr.splitlines() if "using the built-in software renderer" in line]
-    assert len(notices) == 1 and notices[0].startswith("bodyfit: OpenGL unavailable (")
+    assert len(notices) == 1 and notices[0].startswith("OpenGL unavailable (")
+
+
+def test_quiet_silences_the_software_renderer_notice(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "BODYFIT_RENDERER", "BODYFIT_MODEL_DIR")}
+    env.update(PYOPENGL_PLATFORM="egl", EGL_DEVICE_ID="99")
+    args = [sys.executable, "-m", "bodyfit_cli", "image", str(root / "samples" / "standing_front.jpg"), "--out", str(tmp_path)]
+    loud = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert loud.returncode == 0, loud.stderr
+    assert "bodyfit: OpenGL unavailable (" in loud.stderr and (tmp_path / "standing_front_overlay.png").is_file()
+    quiet = subprocess.run([*args, "--overwrite", "--quiet"], env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr

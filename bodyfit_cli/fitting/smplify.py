@@ -15,7 +15,7 @@ import torch
 
 from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.fitting import losses
-from bodyfit_cli.fitting.priors import PosePrior, SimplePosePrior
+from bodyfit_cli.fitting.priors import PosePrior, load_prior
 from bodyfit_cli.fitting.types import BodyParams, Observations
 from bodyfit_cli.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from bodyfit_cli.vocabulary import KEYPOINT_INDEX, NUM_KEYPOINTS, TORSO_KEYPOINTS
@@ -27,7 +27,7 @@ class SMPLifyConfig:
     full_iters: int = 60
     lr: float = 0.04
     sigma: float = 0.1  # robust scale, in units of the person's size
-    pose_weight: float = 1e-3
+    pose_weight: float | None = None  # None: the prior's own `smplify_weight`
     bending_weight: float = 1e-3
     shape_weight: float = 5e-4
     prior_decay: float = 0.3  # priors end at this fraction of their starting weight
@@ -40,8 +40,9 @@ class SMPLify:
 
     def __init__(self, model: BodyModel, prior: PosePrior | None = None, config: SMPLifyConfig | None = None) -> None:
         self.model = model
-        self.prior = prior if prior is not None else SimplePosePrior()
+        self.prior = prior if prior is not None else load_prior("gmm", model.v_template.device)
         self.cfg = config or SMPLifyConfig()
+        self.pose_weight = self.cfg.pose_weight if self.cfg.pose_weight is not None else self.prior.smplify_weight
         mask = torch.zeros(NUM_KEYPOINTS)
         mask[[KEYPOINT_INDEX[n] for n in TORSO_KEYPOINTS]] = 1.0
         self.torso_mask = mask
@@ -96,7 +97,7 @@ class SMPLify:
             p = BodyParams.unflatten(x)
             data = losses.reprojection(self.keypoints(p), obs, cfg.sigma)
             prior = (
-                cfg.pose_weight * self.prior(p.body_pose)
+                self.pose_weight * self.prior(p.body_pose)
                 + cfg.bending_weight * losses.bending(p.body_pose)
                 + cfg.shape_weight * losses.shape_prior(p.betas)
             )

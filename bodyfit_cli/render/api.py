@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
-import sys
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -28,6 +28,7 @@ _FOCAL_PER_PIXEL = 2.0
 _VIEW_AZIMUTH = {"front": 0.0, "three_quarter": 45.0, "side": 90.0}
 
 _noticed = False
+log = logging.getLogger("bodyfit")  # `--quiet` silences notices through this logger
 
 
 def render(meshes: list[MeshToDraw], camera: Camera, pose: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -130,6 +131,6 @@ def _gl_or_software(meshes: list[MeshToDraw], camera: Camera) -> tuple[np.ndarra
         return gl.render(meshes, camera)
     except gl.GLUnavailable as error:
         if not _noticed:
-            print(f"bodyfit: OpenGL unavailable ({error}), using the built-in software renderer", file=sys.stderr)
+            log.warning("OpenGL unavailable (%s), using the built-in software renderer", error)
             _noticed = True
         return software.render(meshes, camera)

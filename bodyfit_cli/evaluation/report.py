@@ -1,0 +1,78 @@
+"""`bodyfit bench` end to end: load the poses, run each method on the same views, print and save."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bodyfit_cli.body.loaders import load_body_model
+from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.errors import BodyfitError
+from bodyfit_cli.evaluation.benchmark import make_views, mocap_poses, read_keypoints3d, run_method
+from bodyfit_cli.fitting.registry import METHODS, MethodUnavailable, make_backend
+from bodyfit_cli.io.atomic import ensure_dir, write_json_atomic
+from bodyfit_cli.pipeline import resolve_device
+
+COLUMNS = (("pa_mpjpe_mm", "PA-MPJPE mm"), ("mpjpe_mm", "MPJPE mm"), ("reproj_px", "reproj px"),
+           ("median_ms", "median ms"), ("p95_ms", "p95 ms"))  # fmt: skip
+
+
+def run_bench(
+    keypoints3d: Path | None, mocap: list[Path], methods: list[str], n: int, seed: int, json_out: Path | None,
+    device: str, batch: int, prior: str, body_model: str, model_dir: Path | None, console: Console,
+) -> dict:  # fmt: skip
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise BodyfitError(f"unknown method '{(unknown or [''])[0]}' (choose from {', '.join(METHODS)})")
+    dev = resolve_device(device)
+    if dev.type == "cpu":
+        torch.set_num_threads(1)  # as `bodyfit image` runs: fitting is many tiny ops
+    model = BodyModel(load_body_model(body_model, model_dir))
+    if keypoints3d is not None:
+        poses = read_keypoints3d(keypoints3d)
+    else:
+        console.print(f"retargeting {', '.join(map(str, mocap))} to the {body_model} body model...")
+        poses, error = mocap_poses(mocap, model)
+        console.print(f"{len(poses.points)} poses, mean joint distance to the mocap {error * 1000:.1f} mm")
+    model.to(dev)
+    obs, truth = make_views(poses, n, seed, dev)
+    results: dict[str, dict] = {}
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, disable=not console.is_terminal, transient=True,
+    ) as progress:  # fmt: skip
+        for name in methods:
+            try:
+                backend = make_backend(name, model, prior)
+            except MethodUnavailable as e:
+                results[name] = {"available": False, "reason": str(e)}
+                continue
+            task = progress.add_task(name, total=n)
+            results[name] = run_method(backend, model, obs, truth, batch, lambda k: progress.advance(task, k))
+    report = {
+        "n": n, "seed": seed, "device": str(dev), "input": poses.source, "batch": batch, "prior": prior,
+        "body_model": body_model, "machine": platform.machine(), "methods": results,
+    }  # fmt: skip
+    print_table(report, Console())
+    if json_out is not None:
+        ensure_dir(json_out.parent)
+        write_json_atomic(json_out, report)
+    return report
+
+
+def print_table(report: dict, console: Console) -> None:
+    table = Table(title=f"bodyfit bench: {report['n']} views of {report['input']} (seed {report['seed']}, {report['device']})")
+    table.add_column("method")
+    for _, title in COLUMNS:
+        table.add_column(title, justify="right")
+    for name, r in report["methods"].items():
+        if r.get("available", True):
+            table.add_row(name, *(f"{r[key]:.1f}" for key, _ in COLUMNS))
+        else:
+            table.add_row(name, "[dim]not available[/]", *[""] * (len(COLUMNS) - 1))
+    console.print(table)

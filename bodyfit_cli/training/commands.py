@@ -1,0 +1,63 @@
+"""What `bodyfit train data` and `bodyfit train prior` do, with progress and a summary on stderr."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bodyfit_cli.body.loaders import load_body_model
+from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.io.atomic import ensure_dir, write_npz_atomic
+from bodyfit_cli.training.gmm import fit_gmm
+from bodyfit_cli.training.pose_data import PoseDataset, RetargetConfig, build_pose_dataset, find_trials
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, disable=not console.is_terminal,
+    )  # fmt: skip
+
+
+def make_pose_dataset(
+    roots: list[Path], out: Path, fps: float, min_move: float, body_model: str, model_dir: Path | None, console: Console
+) -> PoseDataset:
+    model = BodyModel(load_body_model(body_model, model_dir))
+    trials = find_trials(roots)
+    with _progress(console) as progress:
+        task = progress.add_task("retargeting", total=len(trials))
+        data = build_pose_dataset(
+            model, roots, RetargetConfig(fps=fps, min_move=min_move),
+            progress=lambda name: progress.update(task, advance=1, description=f"retargeted {name}"),
+        )  # fmt: skip
+    data.save(out)
+    train, val = data.split()
+    console.print(
+        f"{len(data)} poses from {len(set(data.trial))} trials (half of them mirrored): {len(train)} train, "
+        f"{len(val)} validation; retargeting error {np.mean(data.fit_error_mm):.1f} mm mean, "
+        f"{np.percentile(data.fit_error_mm, 95):.1f} mm 95th percentile -> {out}"
+    )
+    return data
+
+
+def make_pose_prior(data_path: Path, out: Path, components: int, iters: int, seed: int, console: Console) -> None:
+    train, val = PoseDataset.load(data_path).split()
+    x = torch.from_numpy(train.body_pose)
+    with _progress(console) as progress:
+        task = progress.add_task("EM", total=iters)
+        mix = fit_gmm(x, components, iters, seed=seed, progress=lambda it, ll: progress.update(task, completed=it + 1))
+    train_ll = float(torch.logsumexp(mix.log_prob(x.double()), 1).mean())
+    val_ll = float(torch.logsumexp(mix.log_prob(torch.from_numpy(val.body_pose).double()), 1).mean()) if len(val) else float("nan")
+    ensure_dir(out.parent)
+    write_npz_atomic(
+        out, weights=mix.weights.float().numpy(), means=mix.means.float().numpy(),
+        covariances=mix.covariances.float().numpy(), seed=np.array(seed), train_poses=np.array(len(train)),
+    )  # fmt: skip
+    console.print(
+        f"{components} components on {len(train)} training poses: mean log-likelihood {train_ll:.1f} train, "
+        f"{val_ll:.1f} validation ({len(val)} poses) -> {out}"
+    )
