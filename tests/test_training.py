@@ -249,3 +249,15 @@ def test_train_prior_command_writes_a_loadable_prior(tmp_path: Path) -> None:
     assert prior.means.shape == (2, 69)
     missing = run_train("prior", "--data", "nope.npz", cwd=tmp_path)
     assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1 and "bodyfit train data" in missing.stderr
+
+
+def test_amass_files_join_the_dataset_without_retargeting(model: BodyModel, tmp_path: Path) -> None:
+    g = np.random.default_rng(0)
+    poses = (0.3 * g.normal(size=(40, 156))).astype(np.float32)
+    np.savez(tmp_path / "s1_walk_poses.npz", poses=poses, betas=np.zeros(16), trans=np.zeros((40, 3)),
+             mocap_framerate=np.array(60.0), gender="neutral")  # fmt: skip
+    data = build_pose_dataset(model, [tmp_path])
+    original = data.select(~data.mirrored)
+    assert len(original) == 20 and original.frame.tolist() == list(range(0, 40, 2))  # 60 fps thinned to 30
+    np.testing.assert_allclose(original.body_pose[:, :63], poses[::2, 3:66], atol=1e-6)  # SMPL's 21 body joints
+    assert not original.body_pose[:, 63:].any()  # SMPL's hand joints: AMASS's hands are not SMPL's

@@ -22,7 +22,7 @@ from bodyfit_cli.fitting.init import mean_init
 from bodyfit_cli.fitting.losses import reprojection_error_px
 from bodyfit_cli.fitting.registry import Backend
 from bodyfit_cli.fitting.types import Observations
-from bodyfit_cli.geometry.procrustes import similarity_align
+from bodyfit_cli.geometry.procrustes import mpjpe, similarity_align
 from bodyfit_cli.mocap import AmassClip, read_mocap
 from bodyfit_cli.synthetic import ProjectionConfig, random_views
 from bodyfit_cli.vocabulary import KEYPOINT_INDEX, KEYPOINT_NAMES, LIMB_KEYPOINTS, SMPL_JOINT_INDEX
@@ -85,12 +85,15 @@ def pick_poses(poses: Poses3D, n: int, seed: int) -> torch.Tensor:
 def score(pred: torch.Tensor, truth: torch.Tensor, obs: Observations) -> dict[str, torch.Tensor]:
     """Per-person errors over the 12 limb joints (those the input has). pred/truth (B, K, 3) camera frame."""
     limb = [KEYPOINT_INDEX[n] for n in LIMB_KEYPOINTS if bool(torch.isfinite(truth[:, KEYPOINT_INDEX[n]]).all())]
-    p, t = pred[:, limb].double(), truth[:, limb].double()
-    pa = (similarity_align(p, t) - t).norm(dim=-1).mean(-1)
     hips = [KEYPOINT_INDEX["left_hip"], KEYPOINT_INDEX["right_hip"]]
-    centre = lambda x: x[:, hips].double().mean(1, keepdim=True)  # noqa: E731
-    mpjpe = ((p - centre(pred)) - (t - centre(truth))).norm(dim=-1).mean(-1)
-    return {"pa_mpjpe_mm": pa * 1000, "mpjpe_mm": mpjpe * 1000, "reproj_px": reprojection_error_px(pred, obs).double()}
+    p, t = pred.double(), truth.double()
+    p_hip, t_hip = p[:, hips].mean(1, keepdim=True), t[:, hips].mean(1, keepdim=True)
+    p, t = p[:, limb], t[:, limb]
+    return {
+        "pa_mpjpe_mm": mpjpe(similarity_align(p, t), t) * 1000,
+        "mpjpe_mm": mpjpe(p - p_hip, t - t_hip) * 1000,
+        "reproj_px": reprojection_error_px(pred, obs).double(),
+    }
 
 
 def run_method(

@@ -208,14 +208,10 @@ def build_pose_dataset(
         for clip, kept, (params, error) in zip(clips, frames, fitted):
             parts.append(_entries(params, error, clip.name, kept))
         for clip in amass:  # already SMPL parameters: no retargeting; SMPL's betas mean nothing to other models
-            step = max(1, round(clip.fps / cfg.fps))
-            params = BodyParams(
-                torch.tensor(clip.global_orient[::step], dtype=torch.float32),
-                torch.tensor(clip.body_pose[::step], dtype=torch.float32).view(-1, 23, 3),
-                torch.zeros(len(clip.global_orient[::step]), model.num_betas),
-                torch.zeros(len(clip.global_orient[::step]), 3),
-            )
-            frames = np.arange(0, len(clip.global_orient), step)
+            frames = np.arange(0, len(clip.global_orient), max(1, round(clip.fps / cfg.fps)))
+            orient = torch.tensor(clip.global_orient[frames], dtype=torch.float32)
+            pose = torch.tensor(clip.body_pose[frames], dtype=torch.float32).view(-1, 23, 3)
+            params = BodyParams(orient, pose, torch.zeros(len(frames), model.num_betas), torch.zeros_like(orient))
             keep = distinct_frames(_rest_relative_joints(model, params), cfg.min_move)
             parts.append(_entries(params.select(torch.from_numpy(keep)), np.zeros(len(keep)), clip.name, frames[keep]))
             progress(clip.name)
