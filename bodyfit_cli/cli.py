@@ -7,15 +7,17 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")  # OpenCV's own warnings would break one-line errors
 
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 
 from bodyfit_cli.errors import BodyfitError, InputError  # noqa: E402
+from bodyfit_cli.progress import progress_bar  # noqa: E402
 
 app = typer.Typer(
     add_completion=False,
@@ -36,6 +38,17 @@ def show_notices(quiet: bool) -> None:
     log.handlers = [handler]
     log.propagate = False
     log.setLevel(logging.ERROR if quiet else logging.INFO)
+
+
+@contextmanager
+def setup_errors(debug: bool = False) -> Iterator[None]:
+    """For commands with one job: an error users can cause ends it as a one-line usage error."""
+    try:
+        yield
+    except BodyfitError as e:
+        if debug:
+            traceback.print_exception(e, file=sys.stderr)
+        usage_error(str(e))
 
 
 def fail_line(message: str) -> None:
@@ -86,10 +99,7 @@ def image(
         fail_line(str(e))
         if json_lines:
             emit({"input": arg, "error": str(e)})
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, disable=quiet or len(items) < 2 or not err.is_terminal, transient=True,
-    ) as progress:  # fmt: skip
+    with progress_bar(err, disable=quiet or len(items) < 2, transient=True) as progress:
         task = progress.add_task("fitting", total=len(items))
         for item in items:
             progress.update(task, description=item.path.name)
@@ -161,16 +171,12 @@ def bench(
 
     if (keypoints3d is None) == (not mocap):
         usage_error("give exactly one of --keypoints3d FILE.npz or --mocap FILE")
-    try:
+    with setup_errors(debug):
         run_bench(
             keypoints3d=keypoints3d, mocap=mocap or [], methods=[m.strip() for m in method.split(",") if m.strip()],
             n=n, seed=seed, json_out=json_out, device=device, batch=batch, prior=prior, body_model=body_model,
             model_dir=model_dir, console=err,
         )  # fmt: skip
-    except BodyfitError as e:
-        if debug:
-            traceback.print_exception(e, file=sys.stderr)
-        usage_error(str(e))
 
 
 train_app = typer.Typer(help="Build the training data and train the learned parts (every shipped weight).", no_args_is_help=True)
@@ -189,10 +195,8 @@ def train_data(
     """Retarget motion capture to the body model: the pose dataset every learned part trains on."""
     from bodyfit_cli.training.commands import make_pose_dataset
 
-    try:
+    with setup_errors():
         make_pose_dataset(mocap, out, fps, min_move, body_model, model_dir, err)
-    except BodyfitError as e:
-        usage_error(str(e))
 
 
 @train_app.command("prior")
@@ -206,10 +210,8 @@ def train_prior(
     """Fit the Gaussian-mixture pose prior SMPLify uses, on the dataset's training trials."""
     from bodyfit_cli.training.commands import make_pose_prior
 
-    try:
+    with setup_errors():
         make_pose_prior(data, out, components, iters, seed, err)
-    except BodyfitError as e:
-        usage_error(str(e))
 
 
 def main() -> None:

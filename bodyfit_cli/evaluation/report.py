@@ -5,18 +5,17 @@ from __future__ import annotations
 import platform
 from pathlib import Path
 
-import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bodyfit_cli.body.loaders import load_body_model
 from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.errors import BodyfitError
 from bodyfit_cli.evaluation.benchmark import make_views, mocap_poses, read_keypoints3d, run_method
-from bodyfit_cli.fitting.registry import METHODS, MethodUnavailable, make_backend
+from bodyfit_cli.fitting.registry import METHODS, MethodUnavailable, check_method, make_backend
 from bodyfit_cli.io.atomic import ensure_dir, write_json_atomic
-from bodyfit_cli.pipeline import resolve_device
+from bodyfit_cli.pipeline import fitting_device
+from bodyfit_cli.progress import progress_bar
 
 COLUMNS = (("pa_mpjpe_mm", "PA-MPJPE mm"), ("mpjpe_mm", "MPJPE mm"), ("reproj_px", "reproj px"),
            ("median_ms", "median ms"), ("p95_ms", "p95 ms"))  # fmt: skip
@@ -26,12 +25,11 @@ def run_bench(
     keypoints3d: Path | None, mocap: list[Path], methods: list[str], n: int, seed: int, json_out: Path | None,
     device: str, batch: int, prior: str, body_model: str, model_dir: Path | None, console: Console,
 ) -> dict:  # fmt: skip
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
-        raise BodyfitError(f"unknown method '{(unknown or [''])[0]}' (choose from {', '.join(METHODS)})")
-    dev = resolve_device(device)
-    if dev.type == "cpu":
-        torch.set_num_threads(1)  # as `bodyfit image` runs: fitting is many tiny ops
+    if not methods:
+        raise BodyfitError(f"no method given (choose from {', '.join(METHODS)})")
+    for name in methods:  # before the slow part, not after it
+        check_method(name)
+    dev = fitting_device(device)
     model = BodyModel(load_body_model(body_model, model_dir))
     if keypoints3d is not None:
         poses = read_keypoints3d(keypoints3d)
@@ -42,10 +40,7 @@ def run_bench(
     model.to(dev)
     obs, truth = make_views(poses, n, seed, dev)
     results: dict[str, dict] = {}
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, disable=not console.is_terminal, transient=True,
-    ) as progress:  # fmt: skip
+    with progress_bar(console, transient=True) as progress:
         for name in methods:
             try:
                 backend = make_backend(name, model, prior)

@@ -14,7 +14,7 @@ import torch
 from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.fitting import losses
 from bodyfit_cli.fitting.types import BodyParams
-from bodyfit_cli.geometry.procrustes import rigid_transform
+from bodyfit_cli.geometry.procrustes import mpjpe, rigid_transform
 from bodyfit_cli.geometry.rotations import matrix_to_axis_angle
 from bodyfit_cli.vocabulary import SMPL_JOINT_INDEX
 
@@ -70,9 +70,13 @@ def fit_joints3d(
     transl = init.transl.clone().requires_grad_(True)
     shape = betas.clone().requires_grad_(fit_betas)
     opt = torch.optim.Adam([x, transl] + ([shape] if fit_betas else []), lr=cfg.lr)
+
+    def current() -> BodyParams:
+        return BodyParams(x[:, :3], x[:, 3:].view(-1, 23, 3), shape.expand(x.shape[0], -1), transl)
+
     for _ in range(cfg.iters):
         opt.zero_grad()
-        p = BodyParams(x[:, :3], x[:, 3:].view(-1, 23, 3), shape.expand(x.shape[0], -1), transl)
+        p = current()
         err = (p.pose(model).joints[:, joints] - targets).pow(2).sum(-1).mean(-1)
         prior = (
             cfg.pose_weight * p.body_pose.pow(2).sum((1, 2))
@@ -81,7 +85,6 @@ def fit_joints3d(
         )
         (err + prior).sum().backward()
         opt.step()
+    p = current().detach()
     with torch.no_grad():
-        p = BodyParams(x[:, :3], x[:, 3:].view(-1, 23, 3), shape.expand(x.shape[0], -1), transl).detach()
-        error = (p.pose(model).joints[:, joints] - targets).norm(dim=-1).mean(-1)
-    return p, error
+        return p, mpjpe(p.pose(model).joints[:, joints], targets)

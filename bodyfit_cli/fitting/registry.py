@@ -37,7 +37,11 @@ METHODS: dict[str, Callable[[BodyModel, PosePrior], Backend]] = {
 }
 
 
-def make_backend(name: str, model: BodyModel, prior: str = "gmm") -> Backend:
+def check_method(name: str) -> None:
     if name not in METHODS:
         raise BodyfitError(f"unknown method '{name}' (choose from {', '.join(METHODS)})")
+
+
+def make_backend(name: str, model: BodyModel, prior: str = "gmm") -> Backend:
+    check_method(name)
     return METHODS[name](model, load_prior(prior, model.v_template.device))

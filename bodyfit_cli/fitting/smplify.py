@@ -79,12 +79,15 @@ class SMPLify:
         fixed = init.detach()
         x = torch.cat([fixed.global_orient, fixed.transl], 1).requires_grad_(True)
         opt = torch.optim.Adam([x], lr=self.cfg.lr, fused=True)
+
+        def current() -> BodyParams:
+            return BodyParams(x[:, :3], fixed.body_pose, fixed.betas, x[:, 3:])
+
         for _ in range(self.cfg.torso_iters):
             opt.zero_grad()
-            p = BodyParams(x[:, :3], fixed.body_pose, fixed.betas, x[:, 3:])
-            losses.reprojection(self.keypoints(p), obs, self.cfg.sigma, mask).sum().backward()
+            losses.reprojection(self.keypoints(current()), obs, self.cfg.sigma, mask).sum().backward()
             opt.step()
-        return BodyParams(x[:, :3], fixed.body_pose, fixed.betas, x[:, 3:]).detach()
+        return current().detach()
 
     def fit_full(self, obs: Observations, init: BodyParams) -> BodyParams:
         # One flat tensor for all parameters: one optimiser update per step instead of one per tensor.

@@ -7,20 +7,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bodyfit_cli.body.loaders import load_body_model
 from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.io.atomic import ensure_dir, write_npz_atomic
+from bodyfit_cli.progress import progress_bar
 from bodyfit_cli.training.gmm import fit_gmm
 from bodyfit_cli.training.pose_data import PoseDataset, RetargetConfig, build_pose_dataset, find_trials
-
-
-def _progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, disable=not console.is_terminal,
-    )  # fmt: skip
 
 
 def make_pose_dataset(
@@ -28,7 +21,7 @@ def make_pose_dataset(
 ) -> PoseDataset:
     model = BodyModel(load_body_model(body_model, model_dir))
     trials = find_trials(roots)
-    with _progress(console) as progress:
+    with progress_bar(console) as progress:
         task = progress.add_task("retargeting", total=len(trials))
         data = build_pose_dataset(
             model, roots, RetargetConfig(fps=fps, min_move=min_move),
@@ -47,7 +40,7 @@ def make_pose_dataset(
 def make_pose_prior(data_path: Path, out: Path, components: int, iters: int, seed: int, console: Console) -> None:
     train, val = PoseDataset.load(data_path).split()
     x = torch.from_numpy(train.body_pose)
-    with _progress(console) as progress:
+    with progress_bar(console) as progress:
         task = progress.add_task("EM", total=iters)
         mix = fit_gmm(x, components, iters, seed=seed, progress=lambda it, ll: progress.update(task, completed=it + 1))
     train_ll = float(torch.logsumexp(mix.log_prob(x.double()), 1).mean())
