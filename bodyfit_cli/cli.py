@@ -7,17 +7,27 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")  # OpenCV's own warnings would break one-line errors
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # and so would FFmpeg's, e.g. on a truncated video
 
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
+from rich.markup import escape  # noqa: E402
 
 from bodyfit_cli.errors import BodyfitError, InputError  # noqa: E402
 from bodyfit_cli.progress import progress_bar  # noqa: E402
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from bodyfit_cli.batch.jobs import Job, Outcome, Pipelines
+    from bodyfit_cli.io.inputs import InputItem
 
 app = typer.Typer(
     add_completion=False,
@@ -52,87 +62,240 @@ def setup_errors(debug: bool = False) -> Iterator[None]:
 
 
 def fail_line(message: str) -> None:
-    err.print(f"[bold red]bodyfit: error:[/] {message}", soft_wrap=True)
+    err.print(f"[bold red]bodyfit: error:[/] {escape(message)}", soft_wrap=True)
+
+
+def warn_line(message: str) -> None:
+    err.print(f"[bold yellow]bodyfit: warning:[/] {escape(message)}", soft_wrap=True)
+
+
+class FitOpts:
+    """Typer declarations of the options `image`, `video` and `batch` share: one definition, one help text."""
+
+    method = typer.Option("smplify", help="Refinement backend: smplify, lgd, hund, or regressor (none).")
+    out = typer.Option(Path("bodyfit_out"), help="Output directory (mirrors the input tree).")
+    device = typer.Option("auto", help="auto, cpu or cuda.")
+    keypoints = typer.Option(None, help="OpenPose or COCO keypoint JSON for the images, instead of detecting.")
+    focal = typer.Option(None, help="Focal length in pixels (default: the image or frame diagonal).")
+    body_model = typer.Option("default", help="default, smpl or smplx.")
+    model_dir = typer.Option(None, help="Folder with smpl/ or smplx/ model files.")
+    max_people = typer.Option(4, min=1, help="Most people fitted per image or frame.")
+    no_render = typer.Option(False, "--no-render", help="Skip the overlay image or video.")
+    mesh_format = typer.Option("obj", help="obj, ply or glb.")
+    json_lines = typer.Option(False, "--json", help="One JSON object per input on stdout (a summary per video).")
+    quiet = typer.Option(False, "--quiet", help="No progress or messages on stderr (errors still shown).")
+    seed = typer.Option(0, help="Random seed.")
+    init = typer.Option("auto", help="Initialisation (a video person's first frame): regressor, mean, or auto "
+                                     "(the regressor where trained).")  # fmt: skip
+    pose_model = typer.Option(None, help="MediaPipe PoseLandmarker .task file (newer mediapipe).")
+    overwrite = typer.Option(False, "--overwrite", help="Redo inputs that already have results.")
+    debug = typer.Option(False, "--debug", help="Show Python tracebacks.")
+    start = typer.Option(0.0, min=0.0, help="Videos: first second to process.")
+    end = typer.Option(None, min=0.0, help="Videos: last second to process (default: the end).")
+    stride = typer.Option(1, min=1, help="Videos: process every K-th frame.")
+    smooth = typer.Option(True, "--smooth/--no-smooth", help="Videos: One-Euro filtering of the keypoints over time.")
+    mesh_every = typer.Option(10, min=0, help="Videos: write meshes every K-th processed frame (0: none).")
+
+
+def make_job(kinds: set[str], args: dict[str, Any]) -> Job:
+    """A command's parsed options (its `locals()`, named as in `FitOpts`) as the `Job` every input shares."""
+    from bodyfit_cli.batch.jobs import Job
+    from bodyfit_cli.io.video import FrameRange
+    from bodyfit_cli.pipeline import Options
+
+    names = {f.name for f in fields(Options)} - {"render"}
+    opts = Options(render=not args["no_render"], **{k: v for k, v in args.items() if k in names})
+    if "start" not in args:  # images only
+        return Job(opts, kinds=frozenset(kinds))
+    frames = FrameRange(args["start"], args["end"], args["stride"])
+    return Job(opts, kinds=frozenset(kinds), frames=frames, smooth=args["smooth"], mesh_every=args["mesh_every"])
 
 
 @app.command()
 def image(
     paths: list[str] = typer.Argument(..., help="Image files, directories, globs, or - to read paths from stdin."),
-    method: str = typer.Option("smplify", help="Refinement backend: smplify, lgd or hund."),
-    out: Path = typer.Option(Path("bodyfit_out"), help="Output directory (mirrors the input tree)."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    keypoints: Path | None = typer.Option(None, help="OpenPose or COCO keypoint JSON instead of detecting."),
-    focal: float | None = typer.Option(None, help="Focal length in pixels (default: the image diagonal)."),
-    body_model: str = typer.Option("default", help="default, smpl or smplx."),
-    model_dir: Path | None = typer.Option(None, help="Folder with smpl/ or smplx/ model files."),
-    max_people: int = typer.Option(4, min=1, help="Most people fitted per image."),
-    no_render: bool = typer.Option(False, "--no-render", help="Skip the overlay image."),
-    mesh_format: str = typer.Option("obj", help="obj, ply or glb."),
-    json_lines: bool = typer.Option(False, "--json", help="One JSON object per input on stdout."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress or messages on stderr (errors still shown)."),
-    seed: int = typer.Option(0, help="Random seed."),
-    init: str = typer.Option("mean", help="Initialisation: mean or regressor."),
-    pose_model: Path | None = typer.Option(None, help="MediaPipe PoseLandmarker .task file (newer mediapipe)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Redo inputs that already have results."),
-    debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks."),
-) -> None:
+    method: str = FitOpts.method, out: Path = FitOpts.out, device: str = FitOpts.device,
+    keypoints: Path | None = FitOpts.keypoints, focal: float | None = FitOpts.focal,
+    body_model: str = FitOpts.body_model, model_dir: Path | None = FitOpts.model_dir,
+    max_people: int = FitOpts.max_people, no_render: bool = FitOpts.no_render, mesh_format: str = FitOpts.mesh_format,
+    json_lines: bool = FitOpts.json_lines, quiet: bool = FitOpts.quiet, seed: int = FitOpts.seed,
+    init: str = FitOpts.init, pose_model: Path | None = FitOpts.pose_model, overwrite: bool = FitOpts.overwrite,
+    debug: bool = FitOpts.debug,
+) -> None:  # fmt: skip
     """Fit body models to the people in images."""
-    from bodyfit_cli.io.inputs import expand_inputs
-    from bodyfit_cli.pipeline import ImagePipeline, Options
+    show_notices(quiet)
+    job = make_job({"image"}, locals())
+    runner = run_locally(make_pipelines(job))
+    failed = process_inputs(paths, job, runner, json_lines=json_lines, quiet=quiet, overwrite=overwrite, debug=debug)
+    raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
 
+
+@app.command()
+def video(
+    paths: list[str] = typer.Argument(..., help="Video files, directories, globs, or - to read paths from stdin."),
+    method: str = FitOpts.method, out: Path = FitOpts.out, device: str = FitOpts.device,
+    keypoints: Path | None = typer.Option(None, help="Not for video: keypoint files are per image."),
+    focal: float | None = FitOpts.focal, body_model: str = FitOpts.body_model, model_dir: Path | None = FitOpts.model_dir,
+    max_people: int = FitOpts.max_people, no_render: bool = FitOpts.no_render, mesh_format: str = FitOpts.mesh_format,
+    json_lines: bool = FitOpts.json_lines, quiet: bool = FitOpts.quiet, seed: int = FitOpts.seed,
+    init: str = FitOpts.init, pose_model: Path | None = FitOpts.pose_model, overwrite: bool = FitOpts.overwrite,
+    debug: bool = FitOpts.debug, start: float = FitOpts.start, end: float | None = FitOpts.end,
+    stride: int = FitOpts.stride, smooth: bool = FitOpts.smooth, mesh_every: int = FitOpts.mesh_every,
+) -> None:  # fmt: skip
+    """Fit body models to the people in videos, frame by frame, with a track id per person."""
+    if keypoints is not None:
+        usage_error("--keypoints is for images; 'bodyfit video' detects people in every frame")
+    check_frame_range(start, end)
+    show_notices(quiet)
+    job = make_job({"video"}, locals())
+    runner = run_locally(make_pipelines(job))
+    failed = process_inputs(paths, job, runner, json_lines=json_lines, quiet=quiet, overwrite=overwrite, debug=debug)
+    raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
+
+
+@app.command()
+def batch(
+    paths: list[str] = typer.Argument(..., help="Images and videos: files, directories, globs, or - for stdin."),
+    engine: str = typer.Option("local", help="local (this process) or ray (a Ray cluster's workers)."),
+    address: str | None = typer.Option(None, help="Ray cluster to use (default: $RAY_ADDRESS, else a local one)."),
+    workers: int | None = typer.Option(None, min=1, help="Ray workers (default: as many as the cluster has room for)."),
+    gpus_per_worker: float | None = typer.Option(
+        None, min=0.0, help="GPUs per Ray worker (default: 1 where the cluster has GPUs, else 0)."),
+    method: str = FitOpts.method, out: Path = FitOpts.out, device: str = FitOpts.device,
+    keypoints: Path | None = FitOpts.keypoints, focal: float | None = FitOpts.focal,
+    body_model: str = FitOpts.body_model, model_dir: Path | None = FitOpts.model_dir,
+    max_people: int = FitOpts.max_people, no_render: bool = FitOpts.no_render, mesh_format: str = FitOpts.mesh_format,
+    json_lines: bool = FitOpts.json_lines, quiet: bool = FitOpts.quiet, seed: int = FitOpts.seed,
+    init: str = FitOpts.init, pose_model: Path | None = FitOpts.pose_model, overwrite: bool = FitOpts.overwrite,
+    debug: bool = FitOpts.debug, start: float = FitOpts.start, end: float | None = FitOpts.end,
+    stride: int = FitOpts.stride, smooth: bool = FitOpts.smooth, mesh_every: int = FitOpts.mesh_every,
+) -> None:  # fmt: skip
+    """Fit images and videos (told apart by suffix) here or spread over a Ray cluster; same outputs as
+    `image` and `video`."""
+    if engine not in ("local", "ray"):
+        usage_error(f"--engine must be local or ray, not '{engine}'")
+    if engine == "local" and (address, workers, gpus_per_worker) != (None, None, None):
+        usage_error("--address, --workers and --gpus-per-worker are for --engine ray")
+    check_frame_range(start, end)
+    show_notices(quiet)
+    job = make_job({"image", "video"}, locals())
+    if engine == "local":
+        runner = run_locally(make_pipelines(job))
+    else:
+        from bodyfit_cli.batch.ray_engine import RayEngine, import_ray
+
+        check_mesh_format(mesh_format)
+        with setup_errors(debug):
+            import_ray()
+        runner = RayEngine(job, address=address, workers=workers, gpus_per_worker=gpus_per_worker, debug=debug)
+    with setup_errors(debug):  # the Ray engine can only tell once started that no worker can run
+        failed = process_inputs(paths, job, runner, json_lines=json_lines, quiet=quiet, overwrite=overwrite,
+                                debug=debug)  # fmt: skip
+    raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
+
+
+def check_frame_range(start: float, end: float | None) -> None:
+    if end is not None and end <= start:
+        usage_error(f"--end ({end}) must be after --start ({start})")
+
+
+def check_mesh_format(mesh_format: str) -> None:
     if mesh_format not in ("obj", "ply", "glb"):
         usage_error(f"--mesh-format must be obj, ply or glb, not '{mesh_format}'")
-    show_notices(quiet)
-    opts = Options(
-        method=method, out=out, device=device, keypoints=keypoints, focal=focal, body_model=body_model,
-        model_dir=model_dir, max_people=max_people, render=not no_render, mesh_format=mesh_format, seed=seed,
-        init=init, pose_model=pose_model, overwrite=overwrite,
-    )  # fmt: skip
+
+
+def make_pipelines(job: Job) -> Pipelines:
+    """The models and backend, loaded once; what stops every input from running is a usage error."""
+    from bodyfit_cli.batch.jobs import Pipelines
+
+    check_mesh_format(job.opts.mesh_format)
     try:
-        pipeline = ImagePipeline(opts)
+        return Pipelines(job)
     except BodyfitError as e:  # device, method, body model, --out: nothing can run, so a usage error
         usage_error(str(e))
+        raise
+
+
+# Runs the inputs still to do and yields their outcomes as they finish; the progress bar is the caller's.
+Runner = Callable[[list["InputItem"], "Progress"], Iterator["Outcome"]]
+
+
+def run_locally(pipelines: Pipelines) -> Runner:
+    """The local engine: one input after the other in this process, with a progress bar of a video's frames."""
+    from bodyfit_cli.batch.jobs import attempt
+
+    def run(items: list[InputItem], progress: Progress) -> Iterator[Outcome]:
+        for item in items:
+            task = progress.add_task(item.path.name, total=None, unit="frames")
+            outcome = attempt(item, lambda: pipelines.run(
+                item, lambda done, total: progress.update(task, completed=done, total=total)))  # fmt: skip
+            progress.remove_task(task)
+            yield outcome
+
+    return run
+
+
+def process_inputs(
+    paths: list[str], job: Job, runner: Runner, *, json_lines: bool, quiet: bool, overwrite: bool, debug: bool
+) -> int:
+    """The loop of `image`, `video` and `batch` over their inputs: expand the arguments, skip finished inputs
+    (their result file exists) unless --overwrite, hand the others to `runner`, one failure never stopping
+    the rest; one line per input on stderr, one JSON object per input on stdout with --json, in the order
+    inputs finish. Returns the number of failed inputs."""
+    from bodyfit_cli.batch.jobs import attempt
+    from bodyfit_cli.io.inputs import expand_inputs
+
     bad_args: list[tuple[str, InputError]] = []
-    items = expand_inputs(paths, {"image"}, stdin=sys.stdin, errors=bad_args)  # a bad argument fails alone
+    items = expand_inputs(paths, set(job.kinds), stdin=sys.stdin, errors=bad_args)  # a bad argument fails alone
     failed = len(bad_args)
     for arg, e in bad_args:
         fail_line(str(e))
         if json_lines:
             emit({"input": arg, "error": str(e)})
-    with progress_bar(err, disable=quiet or len(items) < 2, transient=True) as progress:
-        task = progress.add_task("fitting", total=len(items))
+
+    def finish(outcome: Outcome, skip_line: str | None = None) -> None:
+        nonlocal failed
+        if outcome.result is None:
+            failed += 1
+            if debug:
+                sys.stderr.write(outcome.trace)
+            fail_line(outcome.message)
+            if json_lines:
+                emit({"input": str(outcome.item.path), "error": outcome.error})
+            return
+        if "decode_error" in outcome.result:
+            warn_line(f"{outcome.item.path}: {outcome.result['decode_error']}")
+        if not quiet:
+            line = skip_line or describe(outcome.item, outcome.result, job.result_path(outcome.item))
+            err.print(line, soft_wrap=True, markup=False)  # paths may hold [brackets]
+        if json_lines:
+            emit(outcome.result)
+
+    with progress_bar(err, disable=quiet, transient=True) as progress:
+        task = progress.add_task("inputs", total=len(items), visible=len(items) > 1)
+        todo: list[InputItem] = []
         for item in items:
-            progress.update(task, description=item.path.name)
-            done = pipeline.result_path(item)
-            try:
-                if done.is_file() and not overwrite:
-                    result = json.loads(done.read_text())
-                    if not quiet:
-                        err.print(f"skip {item.path} (done: {done}; --overwrite to redo)", soft_wrap=True)
-                else:
-                    result = pipeline.run(item)
-                    if not quiet:
-                        n = len(result["people"])
-                        err.print(f"{item.path}: {n} {'person' if n == 1 else 'people'} -> {done}", soft_wrap=True)
-            except Exception as e:  # noqa: BLE001 - the CLI boundary: one line per failed input
-                failed += 1
-                report(item.path, e, debug)
-                if json_lines:
-                    emit({"input": str(item.path), "error": str(e)})
-            else:
-                if json_lines:
-                    emit(result)
+            done = job.result_path(item)
+            if overwrite or not done.is_file():
+                todo.append(item)
+                continue
+            outcome = attempt(item, lambda: job.load_done(item, done))
+            finish(outcome, skip_line=f"skip {item.path} (done: {done}; --overwrite to redo)")
             progress.advance(task)
-    raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
+        for outcome in runner(todo, progress):
+            finish(outcome)
+            progress.advance(task)
+    return failed
 
 
-def report(path: Path, e: Exception, debug: bool) -> None:
-    if debug:
-        traceback.print_exception(e, file=sys.stderr)
-    if isinstance(e, BodyfitError):
-        fail_line(f"{path}: {e}" if str(path) not in str(e) else str(e))
-    else:
-        fail_line(f"{path}: internal error: {type(e).__name__}: {e} (run with --debug for details)")
+def describe(item: InputItem, result: dict, done: Path) -> str:
+    """The line a finished input gets on stderr."""
+    if "frames" in result:
+        tracks = len(result["tracks"])
+        return (f"{item.path}: {result['frames']} frames, {tracks} {'track' if tracks == 1 else 'tracks'}, "
+                f"{result['frames_per_s']} frames/s -> {done}")  # fmt: skip
+    n = len(result["people"])
+    return f"{item.path}: {n} {'person' if n == 1 else 'people'} -> {done}"
 
 
 def emit(obj: dict) -> None:
@@ -143,12 +306,6 @@ def emit(obj: dict) -> None:
 def usage_error(message: str) -> None:
     fail_line(message)
     raise typer.Exit(EXIT_USAGE)
-
-
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def video() -> None:
-    """Fit body models to the people in videos (not available in this version yet)."""
-    usage_error("'bodyfit video' is not available in this version yet; extract frames and use 'bodyfit image'")
 
 
 @app.command()
@@ -162,6 +319,7 @@ def bench(
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     batch: int = typer.Option(1, min=1, help="People fitted together (time per person = batch time / batch)."),
     prior: str = typer.Option("gmm", help="SMPLify's pose prior: gmm (learned) or simple."),
+    init: str = typer.Option("auto", help="Initialisation for every method: regressor, mean, or auto."),
     body_model: str = typer.Option("default", help="default, smpl or smplx."),
     model_dir: Path | None = typer.Option(None, help="Folder with smpl/ or smplx/ model files."),
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks."),
@@ -175,7 +333,7 @@ def bench(
         run_bench(
             keypoints3d=keypoints3d, mocap=mocap or [], methods=[m.strip() for m in method.split(",") if m.strip()],
             n=n, seed=seed, json_out=json_out, device=device, batch=batch, prior=prior, body_model=body_model,
-            model_dir=model_dir, console=err,
+            model_dir=model_dir, console=err, init=init,
         )  # fmt: skip
 
 
@@ -212,6 +370,59 @@ def train_prior(
 
     with setup_errors():
         make_pose_prior(data, out, components, iters, seed, err)
+
+
+def _train_network(
+    kind: str, data: Path, out: Path | None, checkpoint: Path | None, resume: bool, device: str, body_model: str,
+    model_dir: Path | None, **config: object,
+) -> None:  # fmt: skip
+    from bodyfit_cli.networks.weights import weights_file
+    from bodyfit_cli.training.commands import make_network
+    from bodyfit_cli.training.networks import NetworkConfig
+
+    out = out or weights_file(kind, body_model)
+    checkpoint = checkpoint or Path("data/checkpoints") / f"{out.stem}.ckpt"
+    with setup_errors():
+        make_network(NetworkConfig(kind=kind, **config), data, out, checkpoint, resume, device, body_model, model_dir, err)
+
+
+_DATA = typer.Option(Path("data/poses.npz"), help="Pose dataset from 'bodyfit train data'.")
+_OUT = typer.Option(None, help="Where to write the weights (default: models/<kind>_<body-model>.pt).")
+_CHECKPOINT = typer.Option(None, help="Checkpoint file (default: data/checkpoints/<out name>.ckpt).")
+_RESUME = typer.Option(False, "--resume", help="Continue from the checkpoint if there is one.")
+_LR = typer.Option(1e-3, help="Peak learning rate.")
+_HIDDEN = typer.Option(512, min=8, help="Width of the network.")
+_SEED = typer.Option(0, help="Seed for the network's start and every batch.")
+_DEVICE = typer.Option("auto", help="auto, cpu or cuda.")
+_BODY_MODEL = typer.Option("default", help="default, smpl or smplx.")
+_MODEL_DIR = typer.Option(None, help="Folder with smpl/ or smplx/ model files.")
+
+
+@train_app.command("regressor")
+def train_regressor(
+    data: Path = _DATA, out: Path | None = _OUT, checkpoint: Path | None = _CHECKPOINT, resume: bool = _RESUME,
+    steps: int = typer.Option(2000, min=1, help="Training steps."),
+    batch: int = typer.Option(256, min=1, help="Synthetic views per step."),
+    lr: float = _LR, hidden: int = _HIDDEN, seed: int = _SEED,
+    device: str = _DEVICE, body_model: str = _BODY_MODEL, model_dir: Path | None = _MODEL_DIR,
+) -> None:  # fmt: skip
+    """Train the keypoint regressor (--init regressor, --method regressor) on synthetic views of the pose dataset."""
+    config = {"steps": steps, "batch": batch, "lr": lr, "hidden": hidden, "seed": seed}
+    _train_network("regressor", data, out, checkpoint, resume, device, body_model, model_dir, **config)
+
+
+@train_app.command("lgd")
+def train_lgd(
+    data: Path = _DATA, out: Path | None = _OUT, checkpoint: Path | None = _CHECKPOINT, resume: bool = _RESUME,
+    steps: int = typer.Option(5000, min=1, help="Training steps."),
+    batch: int = typer.Option(128, min=1, help="Synthetic views per step (each runs every descent step)."),
+    lgd_steps: int = typer.Option(3, min=1, help="Descent steps the network takes per fit."),
+    lr: float = _LR, hidden: int = _HIDDEN, seed: int = _SEED,
+    device: str = _DEVICE, body_model: str = _BODY_MODEL, model_dir: Path | None = _MODEL_DIR,
+) -> None:  # fmt: skip
+    """Train Learned Gradient Descent's update network (--method lgd) on synthetic views of the pose dataset."""
+    config = {"steps": steps, "batch": batch, "lr": lr, "hidden": hidden, "lgd_steps": lgd_steps, "seed": seed}
+    _train_network("lgd", data, out, checkpoint, resume, device, body_model, model_dir, **config)
 
 
 def main() -> None:

@@ -23,3 +23,11 @@ class OutputError(BodyfitError):
 
 class DeviceError(BodyfitError):
     """The requested compute device is not available."""
+
+
+class MethodUnavailable(BodyfitError):
+    """A known method whose weights or code are not part of this build (or not trained for this body model)."""
+
+
+class EngineError(BodyfitError):
+    """The engine that spreads inputs over workers (`--engine ray`) cannot run: not installed, unreachable."""

@@ -12,10 +12,9 @@ import torch
 from bodyfit_cli.body.loaders import load_body_model
 from bodyfit_cli.body.model import BodyModel, BodyOutput
 from bodyfit_cli.detection.types import PersonKeypoints
-from bodyfit_cli.errors import BodyfitError, DeviceError
-from bodyfit_cli.fitting.init import mean_init
+from bodyfit_cli.errors import DeviceError
 from bodyfit_cli.fitting.losses import reprojection_error_px
-from bodyfit_cli.fitting.registry import make_backend
+from bodyfit_cli.fitting.registry import make_backend, make_init
 from bodyfit_cli.fitting.types import BodyParams, Observations
 from bodyfit_cli.geometry.camera import default_focal
 from bodyfit_cli.io.atomic import ensure_dir, write_json_atomic, write_npz_atomic
@@ -41,7 +40,7 @@ class Options:
     render: bool = True
     mesh_format: str = "obj"
     seed: int = 0
-    init: str = "mean"
+    init: str = "auto"
     pose_model: Path | None = None
     overwrite: bool = False
 
@@ -78,6 +77,9 @@ class Fitted:
     people: list[PersonKeypoints]
 
 
+NAME_ARRAYS = {"keypoint_names": np.array(KEYPOINT_NAMES), "joint_names": np.array(SMPL_JOINT_NAMES)}
+
+
 def empty_arrays(num_betas: int) -> dict[str, np.ndarray]:
     """The `<stem>.npz` arrays for an image with nobody in it: same keys, zero people."""
     shapes = {
@@ -86,7 +88,51 @@ def empty_arrays(num_betas: int) -> dict[str, np.ndarray]:
         "keypoints2d": (len(KEYPOINT_NAMES), 3), "focal": (2,), "center": (2,), "bbox": (4,), "score": (),
     }  # fmt: skip
     arrays = {k: np.zeros((0, *s), np.float32) for k, s in shapes.items()}
-    return {**arrays, "keypoint_names": np.array(KEYPOINT_NAMES), "joint_names": np.array(SMPL_JOINT_NAMES)}
+    return {**arrays, **NAME_ARRAYS}
+
+
+def person_arrays(fitted: Fitted) -> dict[str, np.ndarray]:
+    """The fitted people's parameters as (B, ...) arrays, keyed as in `<stem>.npz`."""
+    p, body, obs = fitted.params, fitted.body, fitted.obs
+    return {
+        "global_orient": p.global_orient.numpy(), "body_pose": p.body_pose.reshape(len(fitted.people), -1).numpy(),
+        "betas": p.betas.numpy(), "translation": p.transl.numpy(), "joints3d": body.joints.numpy(),
+        "keypoints3d": body.keypoints.numpy(), "keypoints2d": obs.keypoints.numpy(),
+        "focal": obs.focal.numpy(), "center": obs.center.numpy(),
+        "bbox": np.array([q.bbox for q in fitted.people], np.float32),
+        "score": np.array([q.score for q in fitted.people]),
+    }  # fmt: skip
+
+
+def person_records(fitted: Fitted, model: BodyModel, mesh_names: list[str | None]) -> list[dict]:
+    """The fitted people as result-file JSON objects (CONTRACT.md's person fields)."""
+    p, body, obs = fitted.params, fitted.body, fitted.obs
+    err = reprojection_error_px(body.keypoints, obs)
+    defined = model.keypoint_defined.cpu().numpy()
+    return [
+        {
+            "id": i,
+            "bbox": [round(float(x), 2) for x in person.bbox],
+            "score": round(float(person.score), 4),
+            "camera": {"focal": obs.focal[i].tolist(), "center": obs.center[i].tolist()},
+            "translation": p.transl[i].tolist(),
+            "global_orient": p.global_orient[i].tolist(),
+            "body_pose": p.body_pose[i].reshape(-1).tolist(),
+            "betas": p.betas[i].tolist(),
+            "joints3d": body.joints[i].tolist(),
+            "keypoints3d": {n: body.keypoints[i, k].tolist() for k, n in enumerate(KEYPOINT_NAMES) if defined[k]},
+            "keypoints2d": person.as_dict(),
+            "reprojection_error_px": round(float(err[i]), 2),
+            "mesh": mesh_names[i],
+        }
+        for i, person in enumerate(fitted.people)
+    ]
+
+
+def image_result_path(opts: Options, item: InputItem) -> Path:
+    """`<out>/<folder under its argument>/<stem>.json`, written last: it marks the image as done (no models
+    needed, so a driver can skip finished inputs before any worker starts)."""
+    return opts.out / item.rel.parent / f"{item.path.stem}.json"
 
 
 class ImagePipeline:
@@ -95,15 +141,14 @@ class ImagePipeline:
     def __init__(self, opts: Options) -> None:
         self.opts = opts
         self.device = fitting_device(opts.device)
-        if opts.init != "mean":
-            raise BodyfitError("--init regressor: the regressor is not trained yet in this version; use --init mean")
         self.model = BodyModel(load_body_model(opts.body_model, opts.model_dir)).to(self.device)
         self.backend = make_backend(opts.method, self.model)
+        self.initialiser = make_init(opts.init, self.model)
         ensure_dir(opts.out)  # an unusable --out fails once, up front, not after fitting every input
         self._detector = None
 
     def result_path(self, item: InputItem) -> Path:
-        return self.opts.out / item.rel.parent / f"{item.path.stem}.json"
+        return image_result_path(self.opts, item)
 
     def detect(self, image: np.ndarray, item: InputItem) -> list[PersonKeypoints]:
         if self.opts.keypoints is not None:
@@ -133,13 +178,20 @@ class ImagePipeline:
             scale=scale.to(self.device),
         )
 
-    def fit(self, people: list[PersonKeypoints], width: int, height: int) -> Fitted | None:
+    def initialise(self, obs: Observations) -> BodyParams:
+        """The starting point of the refinement backend (`--init`)."""
+        return self.initialiser(obs)
+
+    def fit(
+        self, people: list[PersonKeypoints], width: int, height: int, init: BodyParams | None = None
+    ) -> Fitted | None:
+        """Fit the people of one image; `init` (on the fitting device) replaces `--init`, e.g. to warm-start
+        from the previous video frame."""
         if not people:
             return None
         torch.manual_seed(self.opts.seed)
         obs = self.observations(people, width, height)
-        init = mean_init(self.model, obs)
-        params = self.backend.fit(obs, init)
+        params = self.backend.fit(obs, init if init is not None else self.initialise(obs))
         with torch.no_grad():
             body = params.pose(self.model, vertices=True)
 
@@ -180,7 +232,7 @@ class ImagePipeline:
             write_npz_atomic(out_dir / f"{stem}.npz", **empty_arrays(self.model.num_betas))
         t2 = time.perf_counter()
         if self.opts.render:
-            self.render(image, fitted, out_dir / f"{stem}_overlay.png", w, h)
+            self.render(image, fitted, out_dir / f"{stem}_overlay.png")
         timing["render"] = (time.perf_counter() - t2) * 1000
         timing["total"] = (time.perf_counter() - t0) * 1000
         result["timing_ms"] = {k: round(v, 1) for k, v in timing.items()}
@@ -189,49 +241,33 @@ class ImagePipeline:
         return result
 
     def export(self, fitted: Fitted, out_dir: Path, stem: str) -> list[dict]:
-        p, body, obs = fitted.params, fitted.body, fitted.obs
-        err = reprojection_error_px(body.keypoints, obs)
-        defined = self.model.keypoint_defined.cpu().numpy()
-        people = []
-        for i, person in enumerate(fitted.people):
-            mesh_name = f"{stem}_p{i}.{self.opts.mesh_format}"
-            write_mesh_atomic(out_dir / mesh_name, body.vertices[i].numpy(), self.model.faces.cpu().numpy())
-            people.append({
-                "id": i,
-                "bbox": [round(float(x), 2) for x in person.bbox],
-                "score": round(float(person.score), 4),
-                "camera": {"focal": obs.focal[i].tolist(), "center": obs.center[i].tolist()},
-                "translation": p.transl[i].tolist(),
-                "global_orient": p.global_orient[i].tolist(),
-                "body_pose": p.body_pose[i].reshape(-1).tolist(),
-                "betas": p.betas[i].tolist(),
-                "joints3d": body.joints[i].tolist(),
-                "keypoints3d": {n: body.keypoints[i, k].tolist() for k, n in enumerate(KEYPOINT_NAMES) if defined[k]},
-                "keypoints2d": person.as_dict(),
-                "reprojection_error_px": round(float(err[i]), 2),
-                "mesh": mesh_name,
-            })  # fmt: skip
-        write_npz_atomic(
-            out_dir / f"{stem}.npz",
-            global_orient=p.global_orient.numpy(), body_pose=p.body_pose.reshape(len(people), -1).numpy(),
-            betas=p.betas.numpy(), translation=p.transl.numpy(), joints3d=body.joints.numpy(),
-            keypoints3d=body.keypoints.numpy(), keypoints2d=obs.keypoints.numpy(),
-            focal=obs.focal.numpy(), center=obs.center.numpy(),
-            bbox=np.array([q.bbox for q in fitted.people], np.float32), score=np.array([q.score for q in fitted.people]),
-            keypoint_names=np.array(KEYPOINT_NAMES), joint_names=np.array(SMPL_JOINT_NAMES),
-        )  # fmt: skip
-        return people
+        mesh_names = [f"{stem}_p{i}.{self.opts.mesh_format}" for i in range(len(fitted.people))]
+        for i, name in enumerate(mesh_names):
+            self.write_mesh(out_dir / name, fitted, i)
+        write_npz_atomic(out_dir / f"{stem}.npz", **person_arrays(fitted), **NAME_ARRAYS)
+        return person_records(fitted, self.model, mesh_names)
 
-    def render(self, image: np.ndarray, fitted: Fitted | None, path: Path, w: int, h: int) -> None:
+    def write_mesh(self, path: Path, fitted: Fitted, i: int) -> None:
+        write_mesh_atomic(path, fitted.body.vertices[i].numpy(), self.model.faces.cpu().numpy())
+
+    def render(self, image: np.ndarray, fitted: Fitted | None, path: Path) -> None:
+        write_image_atomic(path, self.draw(image, fitted))
+
+    def draw(
+        self, image: np.ndarray, fitted: Fitted | None, side_view: bool = True, colors: list[int] | None = None
+    ) -> np.ndarray:
+        """The fitted meshes over `image`; `colors` picks each person's colour (default: their index)."""
         from bodyfit_cli.render import Camera, MeshToDraw, overlay
 
+        h, w = image.shape[:2]
         f = self.opts.focal or default_focal(w, h)
         camera = Camera(focal=(f, f), center=(w / 2.0, h / 2.0), width=w, height=h)
         faces = self.model.faces.cpu().numpy()
         meshes = []
         if fitted is not None:
+            keys = colors if colors is not None else list(range(len(fitted.people)))
             meshes = [
-                MeshToDraw(fitted.body.vertices[i].numpy(), faces, PERSON_COLORS[i % len(PERSON_COLORS)])
+                MeshToDraw(fitted.body.vertices[i].numpy(), faces, PERSON_COLORS[keys[i] % len(PERSON_COLORS)])
                 for i in range(len(fitted.people))
             ]
-        write_image_atomic(path, overlay(image, meshes, camera, side_view=True))
+        return overlay(image, meshes, camera, side_view=side_view)

@@ -7,5 +7,5 @@ python3 -m venv .venv
 python -m pip install --quiet --upgrade pip
 # torch first, pinned: an unpinned torch would pull gigabytes of CUDA packages on a CPU machine.
 python -m pip install --quiet torch==2.13.0
-python -m pip install --quiet -e '.[dev]'
+python -m pip install --quiet -e '.[dev,ray]'
 python -m pytest

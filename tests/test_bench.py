@@ -18,6 +18,7 @@ from bodyfit_cli.errors import InputError
 from bodyfit_cli.evaluation.benchmark import make_views, pick_poses, read_keypoints3d, score
 from bodyfit_cli.fitting.init import relaxed_pose
 from bodyfit_cli.fitting.types import BodyParams
+from bodyfit_cli.networks.weights import weights_file
 from bodyfit_cli.vocabulary import KEYPOINT_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,7 +71,7 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 def test_bench_cli_writes_the_contract_json(poses_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "results" / "bench.json"
-    done = run_cli("--keypoints3d", str(poses_file), "--method", "smplify,lgd", "--n", "4", "--batch", "4",
+    done = run_cli("--keypoints3d", str(poses_file), "--method", "smplify,lgd,hund", "--n", "4", "--batch", "4",
                    "--json", str(out), cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
@@ -78,7 +79,12 @@ def test_bench_cli_writes_the_contract_json(poses_file: Path, tmp_path: Path) ->
     smplify = report["methods"]["smplify"]
     assert set(smplify) == {"pa_mpjpe_mm", "mpjpe_mm", "reproj_px", "median_ms", "p95_ms"}
     assert 0 < smplify["pa_mpjpe_mm"] < 200 and smplify["reproj_px"] < 40 and 0 < smplify["median_ms"] <= smplify["p95_ms"]
-    assert report["methods"]["lgd"]["available"] is False  # reported as unavailable, not faked
+    assert report["methods"]["hund"]["available"] is False  # reported as unavailable, not faked
+    lgd = report["methods"]["lgd"]
+    if weights_file("lgd", "default").is_file():
+        assert 0 < lgd["pa_mpjpe_mm"] < 200 and 0 < lgd["median_ms"] <= lgd["p95_ms"]
+    else:
+        assert lgd["available"] is False and "bodyfit train lgd" in lgd["reason"]
     assert "smplify" in done.stdout and "PA-MPJPE" in done.stdout
 
 

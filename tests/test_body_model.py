@@ -147,6 +147,15 @@ def test_joints_follow_shape(model, data):
     assert tall.joints[0, SMPL_JOINT_INDEX["head"], 1] > mean.joints[0, SMPL_JOINT_INDEX["head"], 1] + 0.03
 
 
+def test_root_position_is_where_any_pose_leaves_the_pelvis(model):
+    torch.manual_seed(1)
+    rots = axis_angle_to_matrix(0.5 * torch.randn(4, 24, 3))
+    betas = torch.randn(4, 10)
+    out = model(rots[:, 0], rots[:, 1:], betas)
+    assert torch.allclose(model.root_position(betas), out.joints[:, 0], atol=1e-5)
+    assert not torch.allclose(model.root_position(betas), model.root_position(torch.zeros(4, 10)))
+
+
 def test_fast_keypoints_match_full_mesh(model, data):
     """The subset-of-vertices forward pass gives the same landmarks as the full mesh."""
     torch.manual_seed(0)

@@ -121,6 +121,18 @@ class BodyModel(torch.nn.Module):
         rots[:, self.pose_joints[keep]] = body_pose[:, keep]
         return rots
 
+    def _betas(self, betas: torch.Tensor) -> torch.Tensor:
+        """(B, num_betas): extra columns dropped, missing ones zero."""
+        betas = betas[:, : self.num_betas]
+        if betas.shape[1] < self.num_betas:
+            betas = torch.nn.functional.pad(betas, (0, self.num_betas - betas.shape[1]))
+        return betas
+
+    def root_position(self, betas: torch.Tensor) -> torch.Tensor:
+        """(B, 3): where the root joint (SMPL's pelvis) is without translation, in any pose, since the global
+        orientation turns the body about it. Relates `transl` to the pelvis without posing the body."""
+        return self.joint_template[0] + self._betas(betas) @ self.joint_shapedirs[0].T
+
     def forward(
         self,
         global_orient: torch.Tensor,
@@ -130,9 +142,7 @@ class BodyModel(torch.nn.Module):
         vertices: bool = False,
     ) -> BodyOutput:
         """global_orient (B, 3, 3), body_pose (B, 23, 3, 3), betas (B, S<=num_betas), transl (B, 3)."""
-        betas = betas[:, : self.num_betas]
-        if betas.shape[1] < self.num_betas:
-            betas = torch.nn.functional.pad(betas, (0, self.num_betas - betas.shape[1]))
+        betas = self._betas(betas)
         rots = self._rotations(global_orient, body_pose)
         rest_joints = self.joint_template + torch.einsum("bs,jcs->bjc", betas, self.joint_shapedirs)
         posed_joints, transforms = lbs.rigid_transforms(rots, rest_joints, self.parents, self.schedule)

@@ -5,10 +5,15 @@ mediapipe returns one person per call, and PoseLandmarker (used for a user's `.t
 misses people beside a first one. So each person found is painted out of a working copy of the
 image with their segmentation mask and the image searched again; then the same is done in two
 halves of the image, where people too small at full-image scale are found.
+
+For video, `track` follows one person from frame to frame with the solution's tracking mode (the
+landmark model on the region the last frame's landmarks give; the person detector runs only when
+the person is lost), and `find_in` looks for someone inside a box.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -67,7 +72,7 @@ class MediaPipeDetector:
     """One MediaPipe graph per instance, so models load once per process, not once per image."""
 
     def __init__(
-        self, max_people: int = 4, pose_model: Path | None = None, min_score: float = 0.5
+        self, max_people: int = 4, pose_model: Path | None = None, min_score: float = 0.5, video: bool = False
     ) -> None:
         if max_people < 1:
             raise ValueError(f"max_people must be at least 1, got {max_people}")
@@ -75,6 +80,7 @@ class MediaPipeDetector:
         self.min_score = min_score
         self._landmarker: Any = None
         self._pose: Any = None
+        self._tracker: Any = None
         with _quiet_stderr():
             import mediapipe as mp  # slow to import: only when a detector is wanted
 
@@ -87,10 +93,19 @@ class MediaPipeDetector:
                 )
             else:
                 self._landmarker = _create_landmarker(mp, Path(pose_model), max_people)
+            if video and pose_model is None:
+                # Our One-Euro filter smooths (or not, with --no-smooth); MediaPipe's own would add lag.
+                self._tracker = mp.solutions.pose.Pose(
+                    static_image_mode=False,
+                    model_complexity=1,
+                    smooth_landmarks=False,
+                    min_detection_confidence=_DETECTOR_CONFIDENCE,
+                )
         self._mp = mp
         # The graph loads its models on background threads, logging as it goes; a first image
         # waits for them, so the loading happens here, inside the silenced block.
         self.detect(np.zeros((64, 64, 3), dtype=np.uint8))
+        self.reset()
 
     def detect(self, image_rgb: np.ndarray) -> list[PersonKeypoints]:
         """Everyone found in an (H, W, 3) uint8 RGB image, at most `max_people`."""
@@ -114,8 +129,43 @@ class MediaPipeDetector:
                         break
         return people
 
+    @property
+    def can_track(self) -> bool:
+        return self._tracker is not None
+
+    def track(self, image_rgb: np.ndarray) -> PersonKeypoints | None:
+        """The person followed since the last `reset` (or the most prominent one, when lost)."""
+        height, width = image_rgb.shape[:2]
+        with _quiet_stderr():
+            result = self._tracker.process(image_rgb)
+        if result.pose_landmarks is None:
+            return None
+        person = _to_person(result.pose_landmarks.landmark, None, (0, 0, width, height), (width, height))
+        return person if person.score >= self.min_score else None
+
+    def reset(self) -> None:
+        """Forget the tracked person: the next frame is from another clip."""
+        if self._tracker is not None:
+            with _quiet_stderr():
+                self._tracker.reset()  # restarts the graph, whose threads log as they open its models:
+                self._tracker.process(np.zeros((64, 64, 3), dtype=np.uint8))  # wait for them here
+
+    def find_in(self, image_rgb: np.ndarray, box: tuple[float, float, float, float]) -> list[PersonKeypoints]:
+        """People found inside `box` (clipped to the image), in full-image pixels."""
+        height, width = image_rgb.shape[:2]
+        x0, y0 = max(0, int(box[0])), max(0, int(box[1]))
+        x1, y1 = min(width, int(math.ceil(box[2]))), min(height, int(math.ceil(box[3])))
+        if x1 - x0 < 16 or y1 - y0 < 16:
+            return []
+        with _quiet_stderr():
+            found = self._find_in(image_rgb, (x0, y0, x1, y1))
+        return [p for p in found if p.score >= self.min_score]
+
     def close(self) -> None:
         """Free the graph and its models; the detector cannot be used afterwards."""
+        if self._tracker is not None:
+            self._tracker.close()
+            self._tracker = None
         if self._pose is not None:
             self._pose.close()
             self._pose = None

@@ -18,9 +18,8 @@ import torch
 from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.errors import InputError
 from bodyfit_cli.fitting.fit3d import fit_joints3d
-from bodyfit_cli.fitting.init import mean_init
 from bodyfit_cli.fitting.losses import reprojection_error_px
-from bodyfit_cli.fitting.registry import Backend
+from bodyfit_cli.fitting.registry import Backend, Initialiser
 from bodyfit_cli.fitting.types import Observations
 from bodyfit_cli.geometry.procrustes import mpjpe, similarity_align
 from bodyfit_cli.mocap import AmassClip, read_mocap
@@ -97,17 +96,18 @@ def score(pred: torch.Tensor, truth: torch.Tensor, obs: Observations) -> dict[st
 
 
 def run_method(
-    backend: Backend, model: BodyModel, obs: Observations, truth: torch.Tensor, batch: int,
+    backend: Backend, init: Initialiser, model: BodyModel, obs: Observations, truth: torch.Tensor, batch: int,
     progress: Callable[[int], None] = lambda _: None,
 ) -> dict[str, float]:  # fmt: skip
-    """Fit all views `batch` at a time; per-person time = the batch's wall time / its size."""
+    """Fit all views `batch` at a time; per-person time = the batch's wall time / its size, initialisation
+    included (a regressor's pass is part of what a fit costs)."""
     errors: dict[str, list[torch.Tensor]] = {}
     times: list[float] = []
     n = obs.batch_size
     for s in range(0, n, batch):
         part = obs.map(lambda t: t[s : s + batch])
         start = time.perf_counter()
-        params = backend.fit(part, mean_init(model, part))
+        params = backend.fit(part, init(part))
         if part.keypoints.is_cuda:
             torch.cuda.synchronize()
         elapsed = time.perf_counter() - start

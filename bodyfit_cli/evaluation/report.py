@@ -10,9 +10,9 @@ from rich.table import Table
 
 from bodyfit_cli.body.loaders import load_body_model
 from bodyfit_cli.body.model import BodyModel
-from bodyfit_cli.errors import BodyfitError
+from bodyfit_cli.errors import BodyfitError, MethodUnavailable
 from bodyfit_cli.evaluation.benchmark import make_views, mocap_poses, read_keypoints3d, run_method
-from bodyfit_cli.fitting.registry import METHODS, MethodUnavailable, check_method, make_backend
+from bodyfit_cli.fitting.registry import METHODS, check_method, make_backend, make_init
 from bodyfit_cli.io.atomic import ensure_dir, write_json_atomic
 from bodyfit_cli.pipeline import fitting_device
 from bodyfit_cli.progress import progress_bar
@@ -23,7 +23,7 @@ COLUMNS = (("pa_mpjpe_mm", "PA-MPJPE mm"), ("mpjpe_mm", "MPJPE mm"), ("reproj_px
 
 def run_bench(
     keypoints3d: Path | None, mocap: list[Path], methods: list[str], n: int, seed: int, json_out: Path | None,
-    device: str, batch: int, prior: str, body_model: str, model_dir: Path | None, console: Console,
+    device: str, batch: int, prior: str, body_model: str, model_dir: Path | None, console: Console, init: str = "auto",
 ) -> dict:  # fmt: skip
     if not methods:
         raise BodyfitError(f"no method given (choose from {', '.join(METHODS)})")
@@ -38,6 +38,7 @@ def run_bench(
         poses, error = mocap_poses(mocap, model)
         console.print(f"{len(poses.points)} poses, mean joint distance to the mocap {error * 1000:.1f} mm")
     model.to(dev)
+    initialiser = make_init(init, model)
     obs, truth = make_views(poses, n, seed, dev)
     results: dict[str, dict] = {}
     with progress_bar(console, transient=True) as progress:
@@ -48,9 +49,9 @@ def run_bench(
                 results[name] = {"available": False, "reason": str(e)}
                 continue
             task = progress.add_task(name, total=n)
-            results[name] = run_method(backend, model, obs, truth, batch, lambda k: progress.advance(task, k))
+            results[name] = run_method(backend, initialiser, model, obs, truth, batch, lambda k: progress.advance(task, k))
     report = {
-        "n": n, "seed": seed, "device": str(dev), "input": poses.source, "batch": batch, "prior": prior,
+        "n": n, "seed": seed, "device": str(dev), "input": poses.source, "batch": batch, "init": initialiser.name, "prior": prior,
         "body_model": body_model, "machine": platform.machine(), "methods": results,
     }  # fmt: skip
     print_table(report, Console())
@@ -61,7 +62,7 @@ def run_bench(
 
 
 def print_table(report: dict, console: Console) -> None:
-    table = Table(title=f"bodyfit bench: {report['n']} views of {report['input']} (seed {report['seed']}, {report['device']})")
+    table = Table(title=f"bodyfit bench: {report['n']} views of {report['input']} (seed {report['seed']}, {report['init']} init, {report['device']})")
     table.add_column("method")
     for _, title in COLUMNS:
         table.add_column(title, justify="right")

@@ -1,6 +1,6 @@
-"""Initialisation: a body facing the camera, placed where its torso is in the image.
+"""The mean-pose initialisation: a body facing the camera, placed where its torso is in the image.
 
-The regressor (`--init regressor`) will replace the mean pose here; the camera solve stays.
+The learned alternative, `--init regressor`, is `fitting.regressor.Regressor`.
 """
 
 from __future__ import annotations
@@ -68,3 +68,15 @@ def mean_init(model: BodyModel, obs: Observations, min_conf: float = 0.2) -> Bod
     transl_xy = (uv - obs.center) / obs.focal * depth[:, None] - xy3
     params.transl = torch.cat([transl_xy, z[:, None]], -1)
     return params
+
+
+class MeanInit:
+    """`mean_init` as an initialiser (what `--init mean` gives the backends)."""
+
+    name = "mean"
+
+    def __init__(self, model: BodyModel) -> None:
+        self.model = model
+
+    def __call__(self, obs: Observations) -> BodyParams:
+        return mean_init(self.model, obs)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Protocol
 
 from bodyfit_cli.body.model import BodyModel
-from bodyfit_cli.errors import BodyfitError
+from bodyfit_cli.errors import BodyfitError, MethodUnavailable
+from bodyfit_cli.fitting.init import MeanInit
+from bodyfit_cli.fitting.lgd import LearnedGradientDescent
 from bodyfit_cli.fitting.priors import PosePrior, load_prior
+from bodyfit_cli.fitting.regressor import Regressor
 from bodyfit_cli.fitting.smplify import SMPLify
 from bodyfit_cli.fitting.types import BodyParams, Observations
 
@@ -16,10 +20,6 @@ class Backend(Protocol):
     name: str
 
     def fit(self, obs: Observations, init: BodyParams) -> BodyParams: ...
-
-
-class MethodUnavailable(BodyfitError):
-    """A known method whose weights or code are not part of this build."""
 
 
 def _not_yet(name: str, issue: str) -> Callable[[BodyModel, PosePrior], Backend]:
@@ -32,9 +32,18 @@ def _not_yet(name: str, issue: str) -> Callable[[BodyModel, PosePrior], Backend]
 # Every backend is made from the body model and the pose prior (learned backends may ignore the prior).
 METHODS: dict[str, Callable[[BodyModel, PosePrior], Backend]] = {
     "smplify": SMPLify,
-    "lgd": _not_yet("lgd", "learned gradient descent weights are not trained yet"),
+    "lgd": LearnedGradientDescent,
     "hund": _not_yet("hund", "neural descent weights are not trained yet"),
+    "regressor": Regressor,  # no refinement: the regressor's own result
 }
+INITS = ("auto", "mean", "regressor")
+
+
+
+class Initialiser(Protocol):
+    name: str
+
+    def __call__(self, obs: Observations) -> BodyParams: ...
 
 
 def check_method(name: str) -> None:
@@ -45,3 +54,18 @@ def check_method(name: str) -> None:
 def make_backend(name: str, model: BodyModel, prior: str = "gmm") -> Backend:
     check_method(name)
     return METHODS[name](model, load_prior(prior, model.v_template.device))
+
+
+def make_init(name: str, model: BodyModel) -> Initialiser:
+    """`--init`: mean pose, the keypoint regressor, or auto (the regressor where trained for this body model)."""
+    if name not in INITS:
+        raise BodyfitError(f"unknown --init '{name}' (choose from {', '.join(INITS)})")
+    if name == "mean":
+        return MeanInit(model)
+    try:
+        return Regressor(model)
+    except MethodUnavailable as e:
+        if name == "regressor":
+            raise BodyfitError(f"--init regressor: {e}") from None
+        logging.getLogger("bodyfit").info("no trained regressor for body model '%s': starting from the mean pose", model.name)
+        return MeanInit(model)

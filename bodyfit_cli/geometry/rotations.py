@@ -56,7 +56,7 @@ def quaternion_to_axis_angle(q: torch.Tensor) -> torch.Tensor:
 
 def rot6d_to_matrix(x: torch.Tensor) -> torch.Tensor:
     """Continuous 6D representation (first two columns, Zhou et al. 2019) -> (..., 3, 3)."""
-    a1, a2 = x[..., 0:3], x[..., 3:6]
+    a1, a2 = x.split(3, -1)
     b1 = F.normalize(a1, dim=-1)
     b2 = F.normalize(a2 - (b1 * a2).sum(-1, keepdim=True) * b1, dim=-1)
     b3 = torch.cross(b1, b2, dim=-1)

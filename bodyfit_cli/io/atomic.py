@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -109,3 +110,23 @@ def write_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
     """Write `arrays` to an .npz file atomically (through a file object, so numpy adds no suffix)."""
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
+
+
+@contextmanager
+def atomic_dir(final: Path) -> Iterator[Path]:
+    """Yield a hidden temporary directory to fill; it replaces the directory `final` only if the
+    block succeeds, and is removed otherwise (including on KeyboardInterrupt)."""
+    final = Path(final)
+    ensure_dir(final.parent)
+    tmp = final.with_name(f".{final.name}.tmp-{secrets.token_hex(4)}")
+    ensure_dir(tmp)
+    try:
+        yield tmp
+        if final.is_dir():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot write: {final} ({exc.strerror or exc})") from exc
+        raise

@@ -13,6 +13,7 @@ from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.io.atomic import ensure_dir, write_npz_atomic
 from bodyfit_cli.progress import progress_bar
 from bodyfit_cli.training.gmm import fit_gmm
+from bodyfit_cli.training.networks import NetworkConfig, train_network
 from bodyfit_cli.training.pose_data import PoseDataset, RetargetConfig, build_pose_dataset, find_trials
 
 
@@ -53,4 +54,25 @@ def make_pose_prior(data_path: Path, out: Path, components: int, iters: int, see
     console.print(
         f"{components} components on {len(train)} training poses: mean log-likelihood {train_ll:.1f} train, "
         f"{val_ll:.1f} validation ({len(val)} poses) -> {out}"
+    )
+
+
+def make_network(
+    cfg: NetworkConfig, data: Path, out: Path, checkpoint: Path, resume: bool, device: str, body_model: str,
+    model_dir: Path | None, console: Console,
+) -> None:  # fmt: skip
+    from bodyfit_cli.pipeline import resolve_device
+
+    model = BodyModel(load_body_model(body_model, model_dir)).to(resolve_device(device))
+    with progress_bar(console) as progress:
+        task = progress.add_task(f"training {cfg.kind}", total=cfg.steps)
+
+        def show(step: int, logs: dict[str, float]) -> None:
+            detail = f"loss {logs['loss']:.3f}, 3D error {logs['points3d'] * 1000:.0f} mm"
+            progress.update(task, completed=step, description=f"training {cfg.kind}: {detail}")
+
+        scores = train_network(cfg, model, data, out, checkpoint, resume, progress=show)
+    console.print(
+        f"{cfg.kind}: validation PA-MPJPE {scores['pa_mpjpe_mm']:.1f} mm, MPJPE {scores['mpjpe_mm']:.1f} mm "
+        f"({cfg.validation_views} views of the validation trials) -> {out}"
     )

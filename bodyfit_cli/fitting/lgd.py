@@ -1,0 +1,56 @@
+"""Learned Gradient Descent (Song, Chen, Hilliges, ECCV 2020): a few steps, each predicted by a network.
+
+Each step computes the gradient of the confidence-weighted 2D reprojection loss with respect to the state
+(through the body model's keypoints only) and lets the update network turn it, with the state and the
+keypoints, into the step to take. No pose or shape prior is used: the network has learned what bodies
+look like from motion capture.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.fitting import losses
+from bodyfit_cli.fitting.priors import PosePrior
+from bodyfit_cli.fitting.types import BodyParams, Observations
+from bodyfit_cli.networks import state
+from bodyfit_cli.networks.lgd import UpdateNetwork
+from bodyfit_cli.networks.weights import load_network
+
+SIGMA = 0.1  # robust scale of the reprojection loss, as in SMPLify
+
+
+def reprojection_gradient(model: BodyModel, x: torch.Tensor, obs: Observations, box: state.PersonBox) -> torch.Tensor:
+    """d(reprojection loss)/d(state) at `x`, as a constant (no graph back to `x`)."""
+    with torch.enable_grad():
+        xg = x.detach().requires_grad_(True)
+        keypoints = state.pose(model, state.decode(xg, box)).keypoints
+        (grad,) = torch.autograd.grad(losses.reprojection(keypoints, obs, SIGMA).sum(), xg)
+    return grad
+
+
+def descend(net: UpdateNetwork, model: BodyModel, obs: Observations, x: torch.Tensor) -> list[torch.Tensor]:
+    """The states after each of the network's steps, starting from `x`. Differentiable in the network's
+    weights (training backpropagates through all steps), not through the gradients it reads."""
+    box = state.person_box(obs)
+    features = state.keypoint_features(obs, box)
+    states = []
+    for step in range(net.steps):
+        x = x + net(x, reprojection_gradient(model, x, obs, box), features, step)
+        states.append(x)
+    return states
+
+
+class LearnedGradientDescent:
+    name = "lgd"
+
+    def __init__(self, model: BodyModel, prior: PosePrior | None = None) -> None:
+        self.model = model
+        self.net = load_network("lgd", model.name, model.num_betas, model.v_template.device)
+
+    @torch.no_grad()
+    def fit(self, obs: Observations, init: BodyParams) -> BodyParams:
+        box = state.person_box(obs)
+        x = descend(self.net, self.model, obs, state.encode(self.model, init, box))[-1]
+        return state.to_params(self.model, state.decode(x, box))

@@ -1,0 +1,43 @@
+"""The update network of Learned Gradient Descent (Song, Chen, Hilliges, ECCV 2020).
+
+At each step it reads the current state, the gradient of the 2D reprojection loss with respect to that
+state, and the keypoints, and predicts the change of state. The gradient's direction and size are given
+separately for the rotations, the betas and the camera, since their scales differ by orders of magnitude
+and change as the fit converges.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from bodyfit_cli.networks.mlp import ResidualMLP
+from bodyfit_cli.networks.state import NUM_FEATURES, state_size
+from bodyfit_cli.vocabulary import NUM_SMPL_JOINTS
+
+
+class UpdateNetwork(nn.Module):
+    """(state, gradient, features, step) -> state change, one network shared by all `steps`."""
+
+    def __init__(self, num_betas: int, steps: int = 3, hidden: int = 512, blocks: int = 2) -> None:
+        super().__init__()
+        self.architecture = {"num_betas": num_betas, "steps": steps, "hidden": hidden, "blocks": blocks}
+        self.steps = steps
+        size = state_size(num_betas)
+        rot = NUM_SMPL_JOINTS * 6
+        self.groups = [(0, rot), (rot, size - 3), (size - 3, size)]  # rotations, betas, camera
+        self.mlp = ResidualMLP(2 * size + len(self.groups) + NUM_FEATURES + steps, size, hidden, blocks)
+
+    def normalised_gradient(self, grad: torch.Tensor) -> torch.Tensor:
+        """Per group: the unit direction, then log10 of the norm."""
+        parts, norms = [], []
+        for a, b in self.groups:
+            norm = grad[:, a:b].norm(dim=-1, keepdim=True)
+            parts.append(grad[:, a:b] / (norm + 1e-12))
+            norms.append((norm + 1e-12).log10())
+        return torch.cat(parts + norms, -1)
+
+    def forward(self, state: torch.Tensor, grad: torch.Tensor, features: torch.Tensor, step: int) -> torch.Tensor:
+        one_hot = torch.zeros(state.shape[0], self.steps, device=state.device, dtype=state.dtype)
+        one_hot[:, min(step, self.steps - 1)] = 1.0
+        return self.mlp(torch.cat([state, self.normalised_gradient(grad), features, one_hot], -1))

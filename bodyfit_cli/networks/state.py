@@ -1,0 +1,107 @@
+"""What the learned backends read and write: keypoint features and one flat state vector per person.
+
+The state holds 24 rotations in the continuous 6D form (global orientation in the camera frame, then
+SMPL's 23 body joints), the betas, and a camera part (tx, ty, log d) relative to the person's box: the
+pelvis projects to `box.center + box.size * (tx, ty)` and lies at depth `d * focal / box.size`. Relative
+to the box, a pose looks the same to a network wherever the person stands in the image and however large.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from bodyfit_cli.body.model import BodyModel, BodyOutput
+from bodyfit_cli.fitting.types import BodyParams, Observations
+from bodyfit_cli.geometry.camera import project
+from bodyfit_cli.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_rot6d, rot6d_to_matrix
+from bodyfit_cli.vocabulary import NUM_KEYPOINTS, NUM_SMPL_JOINTS
+
+SEEN = 0.05  # keypoints with at most this confidence count as not detected
+NUM_FEATURES = NUM_KEYPOINTS * 3 + 3
+
+
+def state_size(num_betas: int) -> int:
+    return NUM_SMPL_JOINTS * 6 + num_betas + 3
+
+
+@dataclass
+class PersonBox:
+    """Per person: box centre (B, 2) and size (B,) in pixels (size = `Observations.scale`, the box
+    diagonal), mean focal length (B,) and principal point (B, 2)."""
+
+    center: torch.Tensor
+    size: torch.Tensor
+    focal: torch.Tensor
+    principal: torch.Tensor
+
+
+def person_box(obs: Observations) -> PersonBox:
+    """The box around the detected keypoints (the whole image centre when none is detected)."""
+    uv, seen = obs.keypoints[..., :2], obs.keypoints[..., 2:] > SEEN
+    lo = torch.where(seen, uv, math.inf).amin(1)
+    hi = torch.where(seen, uv, -math.inf).amax(1)
+    center = torch.where(seen.any(1), (lo + hi) / 2, obs.center)
+    return PersonBox(center=center, size=obs.scale, focal=obs.focal.mean(-1), principal=obs.center)
+
+
+def keypoint_features(obs: Observations, box: PersonBox) -> torch.Tensor:
+    """(B, K*3 + 3): box-relative positions (0 where not detected), confidences, and where the box is in
+    the camera's view (its centre's direction and its size over the focal length), which tells a network
+    about perspective and depth."""
+    conf = obs.keypoints[..., 2]
+    seen = (conf > SEEN).unsqueeze(-1)
+    xy = (obs.keypoints[..., :2] - box.center[:, None]) / box.size[:, None, None] * seen
+    view = torch.cat([(box.center - box.principal) / box.focal[:, None], (box.size / box.focal).log()[:, None]], -1)
+    return torch.cat([xy.flatten(1), conf, view], -1)
+
+
+@dataclass
+class Decoded:
+    """rotations (B, 24, 3, 3) camera-frame root first; betas (B, S); pelvis (B, 3) camera frame, metres."""
+
+    rotations: torch.Tensor
+    betas: torch.Tensor
+    pelvis: torch.Tensor
+
+
+def decode(x: torch.Tensor, box: PersonBox) -> Decoded:
+    # One split, not four slices: LGD differentiates through this at every step, and each slice's
+    # backward pass allocates a full-size gradient.
+    rot6d, betas, tx_ty, log_d = x.split([NUM_SMPL_JOINTS * 6, x.shape[1] - NUM_SMPL_JOINTS * 6 - 3, 2, 1], 1)
+    rotations = rot6d_to_matrix(rot6d.reshape(-1, NUM_SMPL_JOINTS, 6))
+    uv = box.center + box.size[:, None] * tx_ty
+    depth = log_d.exp() * (box.focal / box.size)[:, None]
+    xy = (uv - box.principal) * (depth / box.focal[:, None])
+    return Decoded(rotations, betas, torch.cat([xy, depth], -1))
+
+
+def pose(model: BodyModel, d: Decoded, vertices: bool = False) -> BodyOutput:
+    """The body of a decoded state in the camera frame: posed at the origin, then moved to its pelvis."""
+    out = model(d.rotations[:, 0], d.rotations[:, 1:], d.betas, vertices=vertices)
+    shift = (d.pelvis - out.joints[:, 0])[:, None]
+    verts = out.vertices + shift if out.vertices is not None else None
+    return BodyOutput(joints=out.joints + shift, keypoints=out.keypoints + shift, vertices=verts)
+
+
+def to_params(model: BodyModel, d: Decoded) -> BodyParams:
+    """SMPL-style axis-angle parameters whose translation puts the pelvis where the state says."""
+    aa = matrix_to_axis_angle(d.rotations)
+    return BodyParams(aa[:, 0], aa[:, 1:], d.betas, d.pelvis - model.root_position(d.betas))
+
+
+def encode(model: BodyModel, params: BodyParams, box: PersonBox) -> torch.Tensor:
+    """The state of given parameters: the inverse of `decode` followed by `to_params`."""
+    rotations = axis_angle_to_matrix(torch.cat([params.global_orient[:, None], params.body_pose], 1))
+    betas = params.betas[:, : model.num_betas]
+    return encode_parts(rotations, betas, params.transl + model.root_position(betas), box)
+
+
+def encode_parts(rotations: torch.Tensor, betas: torch.Tensor, pelvis: torch.Tensor, box: PersonBox) -> torch.Tensor:
+    """State from rotations (B, 24, 3, 3), betas (B, S) and the camera-frame pelvis (B, 3)."""
+    uv = project(pelvis[:, None], box.focal[:, None].expand(-1, 2), box.principal)[:, 0]
+    tx_ty = (uv - box.center) / box.size[:, None]
+    log_d = (pelvis[:, 2].clamp(min=1e-3) * box.size / box.focal).log()
+    return torch.cat([matrix_to_rot6d(rotations).flatten(1), betas, tx_ty, log_d[:, None]], -1)

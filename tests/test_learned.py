@@ -1,0 +1,176 @@
+"""The learned backends: state encoding, the LGD step, training batches, training runs and shipped weights."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bodyfit_cli.body.loaders import load_body_model
+from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.errors import BodyfitError, InputError, MethodUnavailable
+from bodyfit_cli.evaluation.benchmark import score
+from bodyfit_cli.fitting import losses
+from bodyfit_cli.fitting.init import MeanInit
+from bodyfit_cli.fitting.lgd import SIGMA, reprojection_gradient
+from bodyfit_cli.fitting.registry import make_backend, make_init
+from bodyfit_cli.fitting.types import BodyParams
+from bodyfit_cli.networks import state
+from bodyfit_cli.networks.weights import load_network, read_network_file, weights_file
+from bodyfit_cli.training.networks import NetworkConfig, train_network
+from bodyfit_cli.training.pose_data import PoseDataset
+from bodyfit_cli.training.views import ViewSampler
+
+ROOT = Path(__file__).resolve().parents[1]
+POSES = ROOT / "data" / "poses.npz"
+
+
+@pytest.fixture(scope="module")
+def model() -> BodyModel:
+    return BodyModel(load_body_model("default"))
+
+
+def toy_dataset(n: int = 64, seed: int = 0) -> PoseDataset:
+    """Random mild poses, upright in a y-up world, half of them in a validation trial."""
+    g = np.random.default_rng(seed)
+    orient = np.zeros((n, 3), np.float32)
+    orient[:, 1] = g.uniform(-np.pi, np.pi, n)  # turned about the vertical
+    return PoseDataset(
+        global_orient=orient, body_pose=(0.2 * g.standard_normal((n, 69))).astype(np.float32),
+        betas=np.zeros((n, 10), np.float32), trial=np.array(["01_01", "01_02"] * (n // 2)),
+        frame=np.arange(n), mirrored=np.zeros(n, bool), fit_error_mm=np.zeros(n, np.float32),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def sampler(model: BodyModel) -> ViewSampler:
+    return ViewSampler(model, toy_dataset())
+
+
+def test_state_round_trip_keeps_the_body(model: BodyModel, sampler: ViewSampler) -> None:
+    batch = sampler.sample(32, seed=3)
+    d = state.decode(batch.state, batch.box)
+    body = state.pose(model, d)
+    assert torch.allclose(body.keypoints, batch.keypoints, atol=1e-4)
+    params = state.to_params(model, d)
+    assert torch.allclose(params.pose(model).keypoints, batch.keypoints, atol=1e-4)
+    assert torch.allclose(state.encode(model, params, batch.box), batch.state, atol=1e-4)
+
+
+def test_sampler_is_deterministic_and_its_truth_projects_onto_the_detections(sampler: ViewSampler) -> None:
+    a, b, c = sampler.sample(64, seed=5), sampler.sample(64, seed=5), sampler.sample(64, seed=6)
+    assert torch.equal(a.obs.keypoints, b.obs.keypoints) and torch.equal(a.state, b.state)
+    assert not torch.equal(a.obs.keypoints, c.obs.keypoints)
+    uv = state.pose(sampler.model, state.decode(a.state, a.box)).keypoints
+    uv = uv[..., :2] / uv[..., 2:] * a.obs.focal[:, None] + a.obs.center[:, None]
+    seen = a.obs.keypoints[..., 2] > 0.5  # inliers have confidence >= 0.5
+    err = ((uv - a.obs.keypoints[..., :2]).norm(dim=-1) / a.obs.scale[:, None])[seen]
+    assert float(err.median()) < 0.03  # 1% noise of the box diagonal
+
+
+def test_features_do_not_depend_on_where_the_person_is_or_how_large(sampler: ViewSampler) -> None:
+    batch = sampler.sample(8, seed=1)
+    moved = replace(batch.obs, keypoints=batch.obs.keypoints.clone())
+    moved.keypoints[..., :2] = batch.obs.keypoints[..., :2] * 2 + 100
+    moved.scale = batch.obs.scale * 2
+    f0 = state.keypoint_features(batch.obs, state.person_box(batch.obs))
+    f1 = state.keypoint_features(moved, state.person_box(moved))
+    pose_part = slice(0, f0.shape[1] - 3)
+    assert torch.allclose(f0[:, pose_part], f1[:, pose_part], atol=1e-5)
+    assert not torch.allclose(f0[:, -3:], f1[:, -3:])  # where the box is in the view does change
+
+
+def test_a_small_step_against_the_reprojection_gradient_lowers_the_loss(model: BodyModel, sampler: ViewSampler) -> None:
+    batch = sampler.sample(16, seed=2)
+    x = state.encode(model, MeanInit(model)(batch.obs), batch.box)
+    grad = reprojection_gradient(model, x, batch.obs, batch.box)
+
+    def loss(x: torch.Tensor) -> torch.Tensor:
+        return losses.reprojection(state.pose(model, state.decode(x, batch.box)).keypoints, batch.obs, SIGMA)
+
+    step = 1e-3 * grad / grad.norm(dim=-1, keepdim=True)
+    assert bool((loss(x - step) < loss(x)).all())
+    assert not grad.requires_grad
+
+
+def write_toy_data(path: Path) -> Path:
+    toy_dataset(96, seed=1).save(path)
+    return path
+
+
+def test_training_lowers_the_loss_and_resuming_matches_an_uninterrupted_run(model: BodyModel, tmp_path: Path) -> None:
+    data = write_toy_data(tmp_path / "poses.npz")
+    cfg = NetworkConfig(kind="lgd", steps=6, batch=16, hidden=32, lgd_steps=2, checkpoint_every=3, validation_views=32)
+    losses_seen: list[float] = []
+    torch.set_num_threads(1)
+    train_network(cfg, model, data, tmp_path / "a.pt", tmp_path / "a.ckpt", False, lambda s, logs: losses_seen.append(logs["loss"]))
+    # Interrupted after 3 steps (the checkpoint of a 3-step run), then resumed to 6.
+    train_network(replace(cfg, steps=3), model, data, tmp_path / "b.pt", tmp_path / "b.ckpt", False)
+    train_network(cfg, model, data, tmp_path / "b.pt", tmp_path / "b.ckpt", True)
+    a, b = read_network_file(tmp_path / "a.pt"), read_network_file(tmp_path / "b.pt")
+    for key, value in a["state_dict"].items():
+        assert torch.allclose(value, b["state_dict"][key], atol=1e-6), key
+    assert a["training"]["lgd_steps"] == 2 and a["manifest"]["train_poses"] == 48
+    assert set(a["manifest"]["validation"]) == {"pa_mpjpe_mm", "mpjpe_mm"}
+
+    long = NetworkConfig(kind="regressor", steps=60, batch=32, hidden=64, lr=3e-3, warmup=5, checkpoint_every=60, validation_views=32)
+    seen: list[float] = []
+    train_network(long, model, data, tmp_path / "r.pt", tmp_path / "r.ckpt", False, lambda s, logs: seen.append(logs["loss"]))
+    assert np.mean(seen[-10:]) < 0.7 * np.mean(seen[:10])
+
+
+def test_resuming_with_another_configuration_is_refused(model: BodyModel, tmp_path: Path) -> None:
+    data = write_toy_data(tmp_path / "poses.npz")
+    cfg = NetworkConfig(kind="regressor", steps=2, batch=8, hidden=16, checkpoint_every=1, validation_views=8)
+    train_network(cfg, model, data, tmp_path / "r.pt", tmp_path / "r.ckpt", False)
+    with pytest.raises(InputError, match="another configuration"):
+        train_network(replace(cfg, hidden=32), model, data, tmp_path / "r.pt", tmp_path / "r.ckpt", True)
+
+
+def test_missing_weights_say_how_to_train_them(model: BodyModel) -> None:
+    with pytest.raises(MethodUnavailable, match="bodyfit train lgd --body-model smpl"):
+        load_network("lgd", "smpl", 10, torch.device("cpu"))
+    other = BodyModel(replace(load_body_model("default"), name="untrained"))
+    assert make_init("auto", other).name == "mean"  # auto falls back to the mean pose
+    with pytest.raises(BodyfitError, match="--init regressor"):
+        make_init("regressor", other)
+    with pytest.raises(MethodUnavailable):
+        make_backend("lgd", other)
+
+
+shipped = pytest.mark.skipif(
+    not (weights_file("lgd", "default").is_file() and weights_file("regressor", "default").is_file()),
+    reason="no shipped LGD and regressor weights",
+)
+
+
+@shipped
+def test_shipped_weights_record_how_they_were_made() -> None:
+    for kind in ("regressor", "lgd"):
+        blob = read_network_file(weights_file(kind, "default"))
+        assert blob["manifest"]["command"].startswith(f"bodyfit train {kind}")
+        assert blob["manifest"]["validation_trials"] == ["01_01", "02_01", "03_01"]
+        assert blob["training"]["kind"] == kind
+
+
+@shipped
+@pytest.mark.skipif(not POSES.is_file(), reason="no pose dataset (bodyfit train data)")
+def test_shipped_lgd_beats_the_regressor_and_the_mean_pose_on_held_out_poses(model: BodyModel) -> None:
+    _, val = PoseDataset.load(POSES).split()
+    batch = ViewSampler(model, val).sample(128, seed=11)
+    regressor = make_init("regressor", model)
+    lgd = make_backend("lgd", model)
+
+    def pa(params: BodyParams) -> float:
+        return float(score(params.pose(model).keypoints, batch.keypoints, batch.obs)["pa_mpjpe_mm"].mean())
+
+    mean_start = MeanInit(model)(batch.obs)
+    from_regressor = pa(lgd.fit(batch.obs, regressor(batch.obs)))
+    assert from_regressor < pa(regressor(batch.obs)) < pa(mean_start)
+    assert from_regressor < 80
+    # From the mean pose (facing the camera, whichever way the person faces) it gets most of the way there.
+    from_mean = pa(lgd.fit(batch.obs, mean_start))
+    assert from_mean < 0.6 * pa(mean_start) and from_mean < 1.25 * from_regressor

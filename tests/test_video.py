@@ -1,0 +1,304 @@
+"""`bodyfit video`: decoding, tracking, smoothing, and the real CLI on clips made at test time.
+
+The clip is a sample photo moved 8 px to the right per frame (10 fps), so every frame can be told
+apart by where the person is. CLI runs are real subprocesses shared through module-scoped fixtures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from bodyfit_cli.errors import InputError
+from bodyfit_cli.io.table import RowTable
+from bodyfit_cli.io.video import FrameRange, VideoReader
+from bodyfit_cli.video.pipeline import KEYPOINT_BETA, KEYPOINT_MIN_CUTOFF_HZ
+from bodyfit_cli.video.smoothing import OneEuroFilter
+from bodyfit_cli.video.tracking import Tracker
+from bodyfit_cli.vocabulary import KEYPOINT_NAMES
+
+SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "standing_front.jpg"
+FPS, FRAMES, SHIFT_PX = 10, 12, 8
+PERSON_FIELDS = {
+    "track_id", "id", "bbox", "score", "camera", "translation", "global_orient", "body_pose", "betas",
+    "joints3d", "keypoints3d", "keypoints2d", "reprojection_error_px", "mesh",
+}  # fmt: skip
+
+
+def write_clip(path: Path, frames: int = FRAMES, fourcc: str = "mp4v") -> tuple[int, int]:
+    """The sample photo shifted SHIFT_PX to the right per frame; returns (width, height)."""
+    image = cv2.imread(str(SAMPLE))
+    h, w = image.shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), FPS, (w, h))
+    for i in range(frames):
+        shift = np.float32([[1, 0, SHIFT_PX * i], [0, 1, 0]])
+        writer.write(cv2.warpAffine(image, shift, (w, h), borderMode=cv2.BORDER_REPLICATE))
+    writer.release()
+    return w, h
+
+
+def rotate_90(src: Path, dst: Path) -> None:
+    """A copy of an MP4 whose track header says "display turned 90 degrees", as phones write it."""
+    data = bytearray(src.read_bytes())
+    at = data.find(b"tkhd") + 4
+    skip = 4 + (32 if data[at] == 1 else 20) + 8 + 8  # version/flags, times/ids/duration, reserved, layer..volume
+    data[at + skip : at + skip + 36] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)
+    dst.write_bytes(bytes(data))
+
+
+def bodyfit(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "BODYFIT_MODEL_DIR"}
+    return subprocess.run(
+        [sys.executable, "-m", "bodyfit_cli", "video", *map(str, args)],
+        cwd=cwd, input="", capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+
+
+def files_under(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} if root.exists() else set()
+
+
+def mtimes(root: Path) -> dict[str, int]:
+    return {name: (root / name).stat().st_mtime_ns for name in files_under(root)}
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+# --- smoothing, tracking, tables, decoding: in this process ---------------------------------------
+
+
+def test_one_euro_removes_jitter_and_follows_fast_motion() -> None:
+    """With the keypoint settings: detector-like jitter (0.5% of the image diagonal) is divided by
+    more than 2.5, and a fast move (a diagonal per second, or a sudden jump) is followed within a frame."""
+    rng = np.random.default_rng(0)
+    t = np.arange(120) / 30.0
+
+    def filtered(signal: np.ndarray, beta: float = KEYPOINT_BETA) -> np.ndarray:
+        f = OneEuroFilter(KEYPOINT_MIN_CUTOFF_HZ, beta)
+        return np.array([f(np.array([x]), ti)[0] for x, ti in zip(signal, t)])
+
+    noisy = 0.5 + 0.005 * rng.standard_normal(len(t))
+    assert filtered(noisy)[30:].std() < noisy[30:].std() / 2.5
+    ramp = np.clip(t - 2.0, 0.0, 1.0)  # moving a diagonal per second from t = 2 s
+    assert np.abs(filtered(ramp) - ramp).max() < 1 / 30  # less than a frame's movement behind
+    step = np.where(t < 2.0, 0.5, 0.8)
+    jump = int(np.argmax(t >= 2.0))
+    assert abs(filtered(step)[jump + 2] - 0.8) < 0.01
+    # A plain low pass with the same resting cutoff (beta 0) lags far behind.
+    assert filtered(step, beta=0.0)[jump + 2] < 0.8 - 0.1
+
+
+def test_one_euro_restarts_entries_that_were_missing() -> None:
+    f = OneEuroFilter(1.0, 0.0)
+    f(np.array([0.0, 0.0]), 0.0)
+    f(np.array([0.0, 9.0]), 0.1, valid=np.array([True, False]))  # second entry not seen
+    out = f(np.array([1.0, 5.0]), 0.2)
+    assert 0.0 < out[0] < 1.0  # filtered
+    assert out[1] == 5.0  # restarted where it reappeared, not dragged from before
+
+
+def test_tracker_keeps_ids_when_order_changes_and_retires_lost_tracks() -> None:
+    tracker = Tracker(min_iou=0.2, max_missed=2)
+    a, b = [0, 0, 10, 20], [50, 0, 60, 20]
+    assert tracker.update([a, b]) == [0, 1]
+    assert tracker.update([[52, 0, 62, 20], [1, 0, 11, 20]]) == [1, 0]  # moved, listed the other way round
+    assert tracker.update([]) == []
+    assert tracker.update([[2, 0, 12, 20]]) == [0]  # back after a missed frame
+    for _ in range(3):
+        tracker.update([[2, 0, 12, 20]])
+    assert tracker.update([[52, 0, 62, 20], [2, 0, 12, 20]]) == [2, 0]  # track 1 ended: a new id
+
+
+def test_row_table_writes_an_npz_of_its_rows(tmp_path: Path) -> None:
+    empty = {"frame": ((), np.dtype(np.int64)), "pose": ((4,), np.dtype(np.float32))}
+    table = RowTable(tmp_path)
+    for i in range(3):
+        table.append(frame=np.int64(i), pose=np.full(4, i, np.float32))
+    table.write_npz(tmp_path / "t.npz", empty, names=np.array(["a", "b"]))
+    table.close()
+    nobody = RowTable(tmp_path)
+    nobody.write_npz(tmp_path / "none.npz", empty)
+    with np.load(tmp_path / "t.npz") as npz:
+        assert npz["frame"].tolist() == [0, 1, 2]
+        assert npz["pose"].shape == (3, 4) and npz["pose"][2, 0] == 2
+        assert npz["names"].tolist() == ["a", "b"]
+    with np.load(tmp_path / "none.npz") as npz:
+        assert npz["frame"].shape == (0,) and npz["pose"].shape == (0, 4)
+    assert files_under(tmp_path) == {"t.npz", "none.npz"}  # the row spools leave nothing behind
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("video")
+    write_clip(root / "clip.mp4")
+    rotate_90(root / "clip.mp4", root / "phone.mp4")
+    write_clip(root / "short.avi", frames=8, fourcc="MJPG")
+    data = (root / "short.avi").read_bytes()
+    (root / "truncated.avi").write_bytes(data[: len(data) * 55 // 100])
+    (root / "empty.mp4").write_bytes(b"")
+    (root / "garbage.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    return root
+
+
+def test_reader_selects_frames_by_time_and_stride(clips: Path) -> None:
+    with VideoReader(clips / "clip.mp4") as video:
+        assert (video.fps, video.frame_count) == (FPS, FRAMES)
+        wanted = FrameRange(start=0.2, end=0.9, stride=3)
+        frames = list(video.frames(wanted))
+    assert [f.index for f in frames] == [2, 5, 8] == list(range(*wanted.first_last(FPS, FRAMES), 3))
+    assert wanted.count(FPS, FRAMES) == 3
+    assert [f.time_s for f in frames] == pytest.approx([0.2, 0.5, 0.8])
+    with VideoReader(clips / "clip.mp4") as video:
+        assert [f.index for f in video.frames(FrameRange())] == list(range(FRAMES))
+        assert video.error is None
+
+
+def test_reader_turns_phone_videos_upright(clips: Path) -> None:
+    with VideoReader(clips / "phone.mp4") as video:
+        frame = next(video.frames(FrameRange()))
+        assert (video.width, video.height) == (800, 640)  # stored 640x800, displayed turned
+        assert frame.rgb.shape == (640, 800, 3)
+
+
+def test_reader_errors(clips: Path) -> None:
+    with VideoReader(clips / "truncated.avi") as video:
+        frames = list(video.frames(FrameRange()))
+    assert 0 < len(frames) < 8 and "truncated or corrupt" in (video.error or "")
+    for name, reason in [("empty.mp4", "empty file"), ("garbage.mp4", "not a video"), ("none.mp4", "no such file")]:
+        with pytest.raises(InputError, match=reason):
+            VideoReader(clips / name)
+
+
+# --- the CLI ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def first_run(clips: Path) -> tuple[subprocess.CompletedProcess, dict[str, int], list[dict]]:
+    """The run, the files it wrote with their mtimes, and its JSONL (later runs replace it)."""
+    run = bodyfit("clip.mp4", "--out", "D", "--json", "--max-people", "1", cwd=clips)
+    assert run.returncode == 0, run.stderr
+    return run, mtimes(clips / "D"), read_jsonl(clips / "D" / "clip.jsonl")
+
+
+def test_video_results_follow_contract(clips: Path, first_run) -> None:
+    run, written, lines = first_run
+    assert "Traceback" not in run.stderr
+    summary = json.loads(run.stdout)  # one line, nothing else on stdout
+    assert run.stdout.count("\n") == 1
+    assert summary["frames"] == FRAMES and summary["fps"] == FPS and summary["frame_size"] == [640, 800]
+    assert summary["tracks"] == [{"track_id": 0, "frames": FRAMES}]
+    assert set(written) == {"clip.jsonl", "clip.npz", "clip_overlay.mp4", "clip_meshes/f000000_t0.obj",
+                            "clip_meshes/f000010_t0.obj"}  # fmt: skip
+    assert [line["frame"] for line in lines] == list(range(FRAMES))
+    assert [line["time_s"] for line in lines] == pytest.approx(np.arange(FRAMES) / FPS)
+    centres = []
+    for line in lines:
+        [person] = line["people"]
+        assert set(person) >= PERSON_FIELDS
+        assert person["track_id"] == 0
+        assert len(person["body_pose"]) == 69 and len(person["betas"]) == 10
+        assert list(person["keypoints2d"]) == list(KEYPOINT_NAMES)
+        assert person["reprojection_error_px"] < 15
+        assert person["mesh"] == (f"clip_meshes/f{line['frame']:06d}_t0.obj" if line["frame"] % 10 == 0 else None)
+        centres.append((person["bbox"][0] + person["bbox"][2]) / 2)
+    # The person moves SHIFT_PX per frame, and so do the detections.
+    np.testing.assert_allclose(np.diff(centres), SHIFT_PX, atol=3)
+    # The fit stays on the same body: shape and depth barely change between frames.
+    betas = np.array([line["people"][0]["betas"] for line in lines])
+    depth = np.array([line["people"][0]["translation"][2] for line in lines])
+    assert np.abs(np.diff(betas, axis=0)).max() < 0.5 and np.abs(np.diff(depth)).max() < 0.1
+
+
+def test_npz_is_a_table_of_the_same_values(clips: Path, first_run) -> None:
+    lines = first_run[2]
+    with np.load(clips / "D" / "clip.npz") as npz:
+        assert npz["frame"].tolist() == list(range(FRAMES)) and npz["track_id"].tolist() == [0] * FRAMES
+        assert npz["body_pose"].shape == (FRAMES, 69) and npz["joints3d"].shape == (FRAMES, 24, 3)
+        assert float(npz["fps"]) == FPS and npz["image_size"].tolist() == [640, 800]
+        for key in ("translation", "betas", "body_pose"):
+            np.testing.assert_allclose(npz[key][5], lines[5]["people"][0][key], rtol=1e-5, atol=1e-6)
+
+
+def test_overlay_has_the_input_frame_rate_size_and_frames(clips: Path, first_run) -> None:
+    cap = cv2.VideoCapture(str(clips / "D" / "clip_overlay.mp4"))
+    assert cap.get(cv2.CAP_PROP_FPS) == FPS
+    frames = []
+    while (got := cap.read())[0]:
+        frames.append(got[1])
+    cap.release()
+    assert len(frames) == FRAMES and frames[0].shape == (800, 640, 3)
+    source = cv2.VideoCapture(str(clips / "clip.mp4"))
+    original = source.read()[1]
+    source.release()
+    assert np.abs(frames[0].astype(int) - original).mean() > 3  # a mesh is drawn over the person
+
+
+@pytest.fixture(scope="module")
+def rerun(clips: Path, first_run) -> tuple[subprocess.CompletedProcess, dict[str, int]]:
+    run = bodyfit("clip.mp4", "--out", "D", "--json", cwd=clips)
+    return run, mtimes(clips / "D")
+
+
+def test_rerun_skips_finished_clip(first_run, rerun) -> None:
+    run, after = rerun
+    assert run.returncode == 0, run.stderr
+    assert after == first_run[1]
+    assert "skip" in run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["skipped"] and summary["frames"] == FRAMES
+
+
+def test_overwrite_with_range_stride_and_no_render(clips: Path, first_run, rerun) -> None:
+    run = bodyfit("clip.mp4", "--out", "D", "--overwrite", "--quiet", "--no-render", "--no-smooth",
+                  "--start", "0.2", "--end", "0.9", "--stride", "3", "--mesh-every", "2", cwd=clips)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == "" and run.stdout == ""
+    lines = read_jsonl(clips / "D" / "clip.jsonl")
+    assert [line["frame"] for line in lines] == [2, 5, 8]
+    # Old meshes are replaced by this run's; the old overlay stays (like `image --no-render`).
+    assert {p for p in files_under(clips / "D") if p.startswith("clip_meshes/")} == {
+        "clip_meshes/f000002_t0.obj", "clip_meshes/f000008_t0.obj"}  # fmt: skip
+    # The frames decoded are the ones named: the person is where frame i has them.
+    # (Frames are SHIFT_PX apart, so a centre within half of that is this frame's.)
+    def centre(line: dict) -> float:
+        x0, _, x1, _ = line["people"][0]["bbox"]
+        return (x0 + x1) / 2
+
+    first = {line["frame"]: centre(line) for line in first_run[2]}
+    for line in lines:
+        assert abs(centre(line) - first[line["frame"]]) < SHIFT_PX / 2
+
+
+def test_bad_clips_fail_alone(clips: Path) -> None:
+    run = bodyfit("empty.mp4", "garbage.mp4", "truncated.avi", "phone.mp4", "--out", "E", "--json", "--quiet",
+                  "--end", "0.25", "--mesh-every", "0", "--no-render", cwd=clips)  # fmt: skip
+    assert run.returncode == 1, run.stderr
+    assert "Traceback" not in run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("bodyfit: error: ") for line in lines), run.stderr
+    assert "empty.mp4" in lines[0] and "garbage.mp4" in lines[1]
+    printed = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [("error" in p) for p in printed] == [True, True, False, False]
+    assert files_under(clips / "E") == {"truncated.jsonl", "truncated.npz", "phone.jsonl", "phone.npz"}
+    assert printed[3]["frame_size"] == [800, 640]  # upright
+
+
+def test_truncated_clip_keeps_the_frames_that_decode(clips: Path) -> None:
+    run = bodyfit("truncated.avi", "--out", "T", "--json", "--no-render", "--mesh-every", "0", cwd=clips)
+    assert run.returncode == 0, run.stderr
+    [warning] = [line for line in run.stderr.splitlines() if line.startswith("bodyfit: warning: ")]
+    assert "truncated.avi" in warning and "truncated or corrupt" in warning
+    summary = json.loads(run.stdout)
+    lines = read_jsonl(clips / "T" / "truncated.jsonl")
+    assert 0 < len(lines) == summary["frames"] < 8 and "decode_error" in summary
+    assert all(len(line["people"]) == 1 for line in lines)
