@@ -109,20 +109,21 @@ class BodyModel(torch.nn.Module):
     def num_vertices(self) -> int:
         return self.v_template.shape[0]
 
-    def _rotations(self, global_orient: torch.Tensor, body_pose: torch.Tensor) -> torch.Tensor:
-        """SMPL-style (B,3,3) + (B,23,3,3) -> this model's (B,J,3,3) local rotations."""
-        batch = global_orient.shape[0]
+    def _rotations(self, rotations: torch.Tensor) -> torch.Tensor:
+        """SMPL's 24 local rotations (B, 24, 3, 3) -> this model's (B, J, 3, 3)."""
         if self.smpl_layout:
-            return torch.cat([global_orient[:, None], body_pose], 1)
-        eye = torch.eye(3, dtype=body_pose.dtype, device=body_pose.device)
-        rots = eye.expand(batch, self.num_joints, 3, 3).clone()
-        rots[:, 0] = global_orient
+            return rotations
+        eye = torch.eye(3, dtype=rotations.dtype, device=rotations.device)
+        rots = eye.expand(rotations.shape[0], self.num_joints, 3, 3).clone()
+        rots[:, 0] = rotations[:, 0]
         keep = self.pose_joints >= 0
-        rots[:, self.pose_joints[keep]] = body_pose[:, keep]
+        rots[:, self.pose_joints[keep]] = rotations[:, 1:][:, keep]
         return rots
 
     def _betas(self, betas: torch.Tensor) -> torch.Tensor:
         """(B, num_betas): extra columns dropped, missing ones zero."""
+        if betas.shape[1] == self.num_betas:  # no slicing: fitting differentiates through this at every step
+            return betas
         betas = betas[:, : self.num_betas]
         if betas.shape[1] < self.num_betas:
             betas = torch.nn.functional.pad(betas, (0, self.num_betas - betas.shape[1]))
@@ -142,8 +143,14 @@ class BodyModel(torch.nn.Module):
         vertices: bool = False,
     ) -> BodyOutput:
         """global_orient (B, 3, 3), body_pose (B, 23, 3, 3), betas (B, S<=num_betas), transl (B, 3)."""
+        return self.pose_rotations(torch.cat([global_orient[:, None], body_pose], 1), betas, transl, vertices)
+
+    def pose_rotations(
+        self, rotations: torch.Tensor, betas: torch.Tensor, transl: torch.Tensor | None = None, vertices: bool = False
+    ) -> BodyOutput:
+        """As `forward`, with all of SMPL's 24 local rotations in one (B, 24, 3, 3) tensor, root first."""
         betas = self._betas(betas)
-        rots = self._rotations(global_orient, body_pose)
+        rots = self._rotations(rotations)
         rest_joints = self.joint_template + torch.einsum("bs,jcs->bjc", betas, self.joint_shapedirs)
         posed_joints, transforms = lbs.rigid_transforms(rots, rest_joints, self.parents, self.schedule)
         feats = lbs.pose_features(rots) if self.has_posedirs else None
@@ -164,7 +171,7 @@ class BodyModel(torch.nn.Module):
             verts = pose_points(
                 self.v_template, self.shapedirs, self.weights, self.posedirs if self.has_posedirs else None
             )
-        joints = posed_joints[:, self.smpl_joints]
+        joints = posed_joints if self.smpl_layout else posed_joints[:, self.smpl_joints]
         if transl is not None:
             joints = joints + transl[:, None]
             keypoints = keypoints + transl[:, None]

@@ -52,7 +52,7 @@ class BodyParams:
     def pose(self, model: BodyModel, vertices: bool = False) -> BodyOutput:
         """Run the body model on these parameters (one rotation conversion for all joints)."""
         rots = axis_angle_to_matrix(torch.cat([self.global_orient[:, None], self.body_pose], 1))
-        return model(rots[:, 0], rots[:, 1:], self.betas, self.transl, vertices=vertices)
+        return model.pose_rotations(rots, self.betas, self.transl, vertices=vertices)
 
 
 @dataclass

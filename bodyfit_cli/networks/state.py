@@ -80,7 +80,7 @@ def decode(x: torch.Tensor, box: PersonBox) -> Decoded:
 
 def pose(model: BodyModel, d: Decoded, vertices: bool = False) -> BodyOutput:
     """The body of a decoded state in the camera frame: posed at the origin, then moved to its pelvis."""
-    out = model(d.rotations[:, 0], d.rotations[:, 1:], d.betas, vertices=vertices)
+    out = model.pose_rotations(d.rotations, d.betas, vertices=vertices)
     shift = (d.pelvis - out.joints[:, 0])[:, None]
     verts = out.vertices + shift if out.vertices is not None else None
     return BodyOutput(joints=out.joints + shift, keypoints=out.keypoints + shift, vertices=verts)

@@ -58,7 +58,7 @@ class ViewSampler:
         index = torch.randint(len(self.rotations), (size,), generator=gen)
         betas = (torch.randn(size, self.model.num_betas, generator=gen) * self.shape_sigma).clamp(-3, 3)
         rots, betas = self.rotations[index.to(self.device)], betas.to(self.device)
-        world = self.model(rots[:, 0], rots[:, 1:], betas)
+        world = self.model.pose_rotations(rots, betas)
         views = random_views(world.keypoints, KEYPOINT_NAMES, self.config, seed=seed, up=Y_UP.to(self.device))
         r, t = views.rotation, views.translation
         rotations = rots.clone()
