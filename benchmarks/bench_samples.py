@@ -1,6 +1,7 @@
-"""Accuracy on the project's rendered samples: MediaPipe detection -> SMPLify -> 3D error against the truth.
+"""Accuracy on the project's rendered samples: MediaPipe detection -> fit -> 3D error against the truth.
 
-    python benchmarks/bench_samples.py [--prior gmm|simple]
+    python benchmarks/bench_samples.py [--method smplify|lgd|regressor] [--init auto|mean|regressor]
+                                       [--prior gmm|simple]
 
 Prints, per person, PA-MPJPE over the 12 limb joints (each true person matched to the closest fit)
 and the fit's reprojection error, then the mean.
@@ -29,11 +30,14 @@ LIMB = [KEYPOINT_INDEX[n] for n in LIMB_KEYPOINTS]
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--prior", default="gmm")
+    ap.add_argument("--method", default="smplify")
+    ap.add_argument("--init", default="auto")
+    ap.add_argument("--prior", default="gmm", help="SMPLify's pose prior")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as out:
-        pipe = ImagePipeline(Options(out=Path(out), render=False))
-    pipe.backend = make_backend("smplify", pipe.model, args.prior)
+        pipe = ImagePipeline(Options(out=Path(out), render=False, method=args.method, init=args.init))
+    if args.method == "smplify":
+        pipe.backend = make_backend("smplify", pipe.model, args.prior)
     errors = []
     for truth_file in sorted(Path("samples").glob("*.json")):
         truth = json.loads(truth_file.read_text())
@@ -48,7 +52,8 @@ def main() -> None:
             err, best = min((float(mpjpe(similarity_align(p[None], true), true)) * 1000, i) for i, p in enumerate(pred))
             errors.append(err)
             print(f"{truth_file.stem:16s} PA-MPJPE {err:6.1f} mm, reprojection {float(reproj[best]):5.1f} px")
-    print(f"mean over {len(errors)} people: {np.mean(errors):.1f} mm (prior: {args.prior})")
+    prior = f", prior {args.prior}" if args.method == "smplify" else ""
+    print(f"mean over {len(errors)} people: {np.mean(errors):.1f} mm ({args.method}, init {pipe.initialiser.name}{prior})")
 
 
 if __name__ == "__main__":

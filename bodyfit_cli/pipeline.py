@@ -143,7 +143,7 @@ class ImagePipeline:
         self.device = fitting_device(opts.device)
         self.model = BodyModel(load_body_model(opts.body_model, opts.model_dir)).to(self.device)
         self.backend = make_backend(opts.method, self.model)
-        self.initialiser = make_init(opts.init, self.model)
+        self.initialiser = make_init(opts.init, self.model, self.backend)
         ensure_dir(opts.out)  # an unusable --out fails once, up front, not after fitting every input
         self._detector = None
 

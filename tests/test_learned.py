@@ -174,3 +174,14 @@ def test_shipped_lgd_beats_the_regressor_and_the_mean_pose_on_held_out_poses(mod
     # From the mean pose (facing the camera, whichever way the person faces) it gets most of the way there.
     from_mean = pa(lgd.fit(batch.obs, mean_start))
     assert from_mean < 0.6 * pa(mean_start) and from_mean < 1.25 * from_regressor
+
+
+@shipped
+def test_the_regressor_method_initialises_itself_with_one_pass(model: BodyModel, sampler: ViewSampler) -> None:
+    backend = make_backend("regressor", model)
+    assert make_init("auto", model, backend) is backend
+    obs = sampler.sample(4, seed=9).obs
+    init = backend(obs)
+    assert backend.fit(obs, init) is init  # its own answer for these observations, not computed again
+    other = replace(obs, keypoints=obs.keypoints.clone())
+    assert backend.fit(other, init) is not init

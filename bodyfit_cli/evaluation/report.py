@@ -49,7 +49,8 @@ def run_bench(
                 results[name] = {"available": False, "reason": str(e)}
                 continue
             task = progress.add_task(name, total=n)
-            results[name] = run_method(backend, initialiser, model, obs, truth, batch, lambda k: progress.advance(task, k))
+            start = make_init(init, model, backend)  # the regressor method initialises itself
+            results[name] = run_method(backend, start, model, obs, truth, batch, lambda k: progress.advance(task, k))
     report = {
         "n": n, "seed": seed, "device": str(dev), "input": poses.source, "batch": batch, "init": initialiser.name, "prior": prior,
         "body_model": body_model, "machine": platform.machine(), "methods": results,

@@ -56,12 +56,15 @@ def make_backend(name: str, model: BodyModel, prior: str = "gmm") -> Backend:
     return METHODS[name](model, load_prior(prior, model.v_template.device))
 
 
-def make_init(name: str, model: BodyModel) -> Initialiser:
-    """`--init`: mean pose, the keypoint regressor, or auto (the regressor where trained for this body model)."""
+def make_init(name: str, model: BodyModel, backend: Backend | None = None) -> Initialiser:
+    """`--init`: mean pose, the keypoint regressor, or auto (the regressor where trained for this body model).
+    With `--method regressor` the backend's own regressor is the initialiser too: one network pass per fit."""
     if name not in INITS:
         raise BodyfitError(f"unknown --init '{name}' (choose from {', '.join(INITS)})")
     if name == "mean":
         return MeanInit(model)
+    if isinstance(backend, Regressor):
+        return backend
     try:
         return Regressor(model)
     except MethodUnavailable as e:

@@ -200,14 +200,16 @@ class VideoPipeline:
 
     def warm_start(self, people: list[PersonKeypoints], ids: list[int], clip: Clip) -> BodyParams:
         """`--init` for people new in this frame; the others start from their last frame's fit."""
-        obs = self.image.observations(people, clip.width, clip.height)
-        init = self.image.initialise(obs).detach()
-        for i, tid in enumerate(ids):
-            last = clip.tracks[tid].params
-            if last is not None:
-                for name in ("global_orient", "body_pose", "betas", "transl"):
-                    getattr(init, name)[i] = getattr(last, name)[0].to(getattr(init, name))
-        return init
+        last = [clip.tracks[tid].params for tid in ids]
+        new = [i for i, params in enumerate(last) if params is None]
+        device = self.image.device
+        if new:  # only people seen for the first time need `--init` (a regressor pass, say)
+            obs = self.image.observations([people[i] for i in new], clip.width, clip.height)
+            fresh = self.image.initialise(obs).detach()
+            for k, i in enumerate(new):
+                last[i] = fresh.select(torch.tensor([k], device=device))
+        parts = [params.map(lambda t: t.to(device)) for params in last if params is not None]
+        return BodyParams(*(torch.cat([getattr(q, f) for q in parts]) for f in ("global_orient", "body_pose", "betas", "transl")))
 
     def export_frame(
         self, frame: Frame, ids: list[int], fitted: Fitted | None, table: RowTable, mesh_dir: Path | None, mesh_folder: str
