@@ -41,8 +41,19 @@ def mean_init(model: BodyModel, obs: Observations, min_conf: float = 0.2) -> Bod
     body_pose = relaxed_pose(b, device, dtype)
     betas = torch.zeros(b, model.num_betas, device=device, dtype=dtype)
     params = BodyParams(global_orient=orient, body_pose=body_pose, betas=betas, transl=torch.zeros_like(orient))
-    rest = params.pose(model)
-    kp3d, kp2d = rest.keypoints, obs.keypoints
+    return place(model, params, obs, min_conf)
+
+
+def place(
+    model: BodyModel, params: BodyParams, obs: Observations, min_conf: float = 0.2, keep_depth: bool = False
+) -> BodyParams:
+    """`params` (pose and shape kept) moved to where the keypoints say: depth from the body's size in the
+    image (or, with `keep_depth`, the depth it has), then sideways so the seen torso lands on its image
+    position. Also what a video frame's warm start needs: pose and depth change little between frames,
+    the place in the image may change a lot."""
+    old_z = params.transl[:, 2]
+    params = BodyParams(params.global_orient, params.body_pose, params.betas, torch.zeros_like(params.transl))
+    kp3d, kp2d = params.pose(model).keypoints, obs.keypoints
     # Depth: focal * 3D length / 2D length, over the segments both ends of which are seen, median.
     ratios = []
     for a, c in DEPTH_SEGMENTS:
@@ -64,6 +75,8 @@ def mean_init(model: BodyModel, obs: Observations, min_conf: float = 0.2) -> Bod
     uv = (kp2d[..., :2] * w[..., None]).sum(1)
     xy3 = (kp3d[..., :2] * w[..., None]).sum(1)
     z3 = (kp3d[..., 2] * w).sum(1)
+    if keep_depth:
+        depth = old_z + z3
     z = depth - z3
     transl_xy = (uv - obs.center) / obs.focal * depth[:, None] - xy3
     params.transl = torch.cat([transl_xy, z[:, None]], -1)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from bodyfit_cli.detection.types import PersonKeypoints
+from bodyfit_cli.fitting.init import place
 from bodyfit_cli.fitting.types import BodyParams
 from bodyfit_cli.io.atomic import atomic_dir, atomic_path
 from bodyfit_cli.io.inputs import InputItem
@@ -209,7 +210,10 @@ class VideoPipeline:
             for k, i in enumerate(new):
                 last[i] = fresh.select(torch.tensor([k], device=device))
         parts = [params.map(lambda t: t.to(device)) for params in last if params is not None]
-        return BodyParams(*(torch.cat([getattr(q, f) for q in parts]) for f in ("global_orient", "body_pose", "betas", "transl")))
+        init = BodyParams(*(torch.cat([getattr(q, f) for q in parts]) for f in ("global_orient", "body_pose", "betas", "transl")))
+        # Pose, shape and depth carry over; the place in the image is this frame's (people move between frames,
+        # and learned backends correct small offsets, not large ones).
+        return place(self.image.model, init, self.image.observations(people, clip.width, clip.height), keep_depth=True)
 
     def export_frame(
         self, frame: Frame, ids: list[int], fitted: Fitted | None, table: RowTable, mesh_dir: Path | None, mesh_folder: str
