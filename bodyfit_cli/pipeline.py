@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -183,15 +184,16 @@ class ImagePipeline:
         return self.initialiser(obs)
 
     def fit(
-        self, people: list[PersonKeypoints], width: int, height: int, init: BodyParams | None = None
-    ) -> Fitted | None:
-        """Fit the people of one image; `init` (on the fitting device) replaces `--init`, e.g. to warm-start
-        from the previous video frame."""
+        self, people: list[PersonKeypoints], width: int, height: int,
+        start: Callable[[Observations], BodyParams] | None = None,
+    ) -> Fitted | None:  # fmt: skip
+        """Fit the people of one image; `start` (observations -> parameters on the fitting device) replaces
+        `--init`, e.g. to warm-start from the previous video frame."""
         if not people:
             return None
         torch.manual_seed(self.opts.seed)
         obs = self.observations(people, width, height)
-        params = self.backend.fit(obs, init if init is not None else self.initialise(obs))
+        params = self.backend.fit(obs, (start or self.initialise)(obs))
         with torch.no_grad():
             body = params.pose(self.model, vertices=True)
 

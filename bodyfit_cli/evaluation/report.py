@@ -38,9 +38,9 @@ def run_bench(
         poses, error = mocap_poses(mocap, model)
         console.print(f"{len(poses.points)} poses, mean joint distance to the mocap {error * 1000:.1f} mm")
     model.to(dev)
-    initialiser = make_init(init, model)
     obs, truth = make_views(poses, n, seed, dev)
     results: dict[str, dict] = {}
+    starts: set[str] = set()  # what --init resolved to (auto: the regressor where trained)
     with progress_bar(console, transient=True) as progress:
         for name in methods:
             try:
@@ -50,9 +50,10 @@ def run_bench(
                 continue
             task = progress.add_task(name, total=n)
             start = make_init(init, model, backend)  # the regressor method initialises itself
+            starts.add(start.name)
             results[name] = run_method(backend, start, model, obs, truth, batch, lambda k: progress.advance(task, k))
     report = {
-        "n": n, "seed": seed, "device": str(dev), "input": poses.source, "batch": batch, "init": initialiser.name, "prior": prior,
+        "n": n, "seed": seed, "device": str(dev), "input": poses.source, "batch": batch, "init": ", ".join(sorted(starts)) or init, "prior": prior,
         "body_model": body_model, "machine": platform.machine(), "methods": results,
     }  # fmt: skip
     print_table(report, Console())

@@ -22,7 +22,7 @@ import torch
 
 from bodyfit_cli.detection.types import PersonKeypoints
 from bodyfit_cli.fitting.init import place
-from bodyfit_cli.fitting.types import BodyParams
+from bodyfit_cli.fitting.types import BodyParams, Observations
 from bodyfit_cli.io.atomic import atomic_dir, atomic_path
 from bodyfit_cli.io.inputs import InputItem
 from bodyfit_cli.io.table import RowTable
@@ -185,7 +185,7 @@ class VideoPipeline:
         timing["detect"] += t1 - t0
         fitted = None
         if people:
-            fitted = self.image.fit(people, clip.width, clip.height, init=self.warm_start(people, ids, clip))
+            fitted = self.image.fit(people, clip.width, clip.height, lambda obs: self.warm_start(obs, ids, clip))
             for i, tid in enumerate(ids):
                 clip.tracks[tid].params = fitted.params.select(torch.tensor([i]))
         timing["fit"] += time.perf_counter() - t1
@@ -199,21 +199,20 @@ class VideoPipeline:
         kp[:, :2] = track.keypoint_filter(kp[:, :2] / diag, time_s, valid) * diag
         return PersonKeypoints(kp, person.bbox, person.score, person.mask)
 
-    def warm_start(self, people: list[PersonKeypoints], ids: list[int], clip: Clip) -> BodyParams:
+    def warm_start(self, obs: Observations, ids: list[int], clip: Clip) -> BodyParams:
         """`--init` for people new in this frame; the others start from their last frame's fit."""
         last = [clip.tracks[tid].params for tid in ids]
         new = [i for i, params in enumerate(last) if params is None]
         device = self.image.device
         if new:  # only people seen for the first time need `--init` (a regressor pass, say)
-            obs = self.image.observations([people[i] for i in new], clip.width, clip.height)
-            fresh = self.image.initialise(obs).detach()
+            fresh = self.image.initialise(obs.map(lambda t: t[new])).detach()
             for k, i in enumerate(new):
                 last[i] = fresh.select(torch.tensor([k], device=device))
         parts = [params.map(lambda t: t.to(device)) for params in last if params is not None]
         init = BodyParams(*(torch.cat([getattr(q, f) for q in parts]) for f in ("global_orient", "body_pose", "betas", "transl")))
         # Pose, shape and depth carry over; the place in the image is this frame's (people move between frames,
         # and learned backends correct small offsets, not large ones).
-        return place(self.image.model, init, self.image.observations(people, clip.width, clip.height), keep_depth=True)
+        return place(self.image.model, init, obs, keep_depth=True)
 
     def export_frame(
         self, frame: Frame, ids: list[int], fitted: Fitted | None, table: RowTable, mesh_dir: Path | None, mesh_folder: str
