@@ -46,6 +46,18 @@ class Options:
     overwrite: bool = False
 
 
+def person_masks(people: list[PersonKeypoints], obs: Observations) -> torch.Tensor:
+    """(B, M, M) each person's detected mask over the window `detection.masks` defines from `obs`."""
+    from bodyfit_cli.detection.masks import crop_mask
+    from bodyfit_cli.networks.state import person_box
+
+    box = person_box(obs)
+    crops = [
+        crop_mask(p.mask, (float(c[0]), float(c[1])), float(s)) for p, c, s in zip(people, box.center.cpu(), box.size.cpu())
+    ]
+    return torch.tensor(np.stack(crops), device=obs.keypoints.device)
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -172,12 +184,15 @@ class ImagePipeline:
         kp = torch.tensor(np.stack([p.keypoints for p in people]), dtype=torch.float32)
         boxes = torch.tensor([p.bbox for p in people], dtype=torch.float32)
         scale = (boxes[:, 2:] - boxes[:, :2]).norm(dim=-1).clamp(min=10.0)
-        return Observations(
+        obs = Observations(
             keypoints=kp.to(self.device),
             focal=torch.full((n, 2), float(f), device=self.device),
             center=torch.tensor([[width / 2.0, height / 2.0]], device=self.device).expand(n, 2).clone(),
             scale=scale.to(self.device),
         )
+        if all(p.mask is not None for p in people):
+            obs.masks = person_masks(people, obs)
+        return obs
 
     def initialise(self, obs: Observations) -> BodyParams:
         """The starting point of the refinement backend (`--init`)."""

@@ -15,8 +15,10 @@ T = TypeVar("T")
 
 
 def _map(obj: T, fn: Callable[[torch.Tensor], torch.Tensor]) -> T:
-    """A copy of a dataclass of tensors with `fn` applied to every tensor (device moves, batching...)."""
-    return type(obj)(**{f.name: fn(getattr(obj, f.name)) for f in fields(obj)})
+    """A copy of a dataclass of tensors with `fn` applied to every tensor (device moves, batching...);
+    optional fields that are None stay None."""
+    values = {f.name: getattr(obj, f.name) for f in fields(obj)}
+    return type(obj)(**{k: None if v is None else fn(v) for k, v in values.items()})
 
 
 @dataclass
@@ -61,13 +63,15 @@ class Observations:
 
     keypoints (B, K, 3): u, v, confidence in vocabulary order; focal (B, 2), center (B, 2) camera
     intrinsics; scale (B,): the person's size in pixels (box diagonal), which makes losses
-    independent of image resolution.
+    independent of image resolution; masks (B, M, M) optional: each person's segmentation over the square
+    window of `detection.masks` (side `scale`, centred on the keypoints' box), for backends that use it.
     """
 
     keypoints: torch.Tensor
     focal: torch.Tensor
     center: torch.Tensor
     scale: torch.Tensor
+    masks: torch.Tensor | None = None
 
     def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Observations:
         return _map(self, fn)
