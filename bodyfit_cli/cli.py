@@ -72,7 +72,7 @@ def warn_line(message: str) -> None:
 class FitOpts:
     """Typer declarations of the options `image`, `video` and `batch` share: one definition, one help text."""
 
-    method = typer.Option("smplify", help="Refinement backend: smplify, lgd, hund, or regressor (none).")
+    method = typer.Option("smplify", help="Refinement backend: smplify, lgd, hund, or regressor / spin (none).")
     out = typer.Option(Path("bodyfit_out"), help="Output directory (mirrors the input tree).")
     device = typer.Option("auto", help="auto, cpu or cuda.")
     keypoints = typer.Option(None, help="OpenPose or COCO keypoint JSON for the images, instead of detecting.")
@@ -85,8 +85,8 @@ class FitOpts:
     json_lines = typer.Option(False, "--json", help="One JSON object per input on stdout (a summary per video).")
     quiet = typer.Option(False, "--quiet", help="No progress or messages on stderr (errors still shown).")
     seed = typer.Option(0, help="Random seed.")
-    init = typer.Option("auto", help="Initialisation (a video person's first frame): regressor, mean, or auto "
-                                     "(the regressor where trained).")  # fmt: skip
+    init = typer.Option("auto", help="Initialisation (a video person's first frame): regressor, spin (the regressor "
+                                     "trained with SMPLify in the loop), mean, or auto (the regressor where trained).")  # fmt: skip
     pose_model = typer.Option(None, help="MediaPipe PoseLandmarker .task file (newer mediapipe).")
     overwrite = typer.Option(False, "--overwrite", help="Redo inputs that already have results.")
     debug = typer.Option(False, "--debug", help="Show Python tracebacks.")
@@ -319,7 +319,7 @@ def bench(
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     batch: int = typer.Option(1, min=1, help="People fitted together (time per person = batch time / batch)."),
     prior: str = typer.Option("gmm", help="SMPLify's pose prior: gmm (learned) or simple."),
-    init: str = typer.Option("auto", help="Initialisation for every method: regressor, mean, or auto."),
+    init: str = typer.Option("auto", help="Initialisation for every method: regressor, spin, mean, or auto."),
     body_model: str = typer.Option("default", help="default, smpl or smplx."),
     model_dir: Path | None = typer.Option(None, help="Folder with smpl/ or smplx/ model files."),
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks."),
@@ -372,6 +372,21 @@ def train_prior(
         make_pose_prior(data, out, components, iters, seed, err)
 
 
+@train_app.command("detect")
+def train_detect(
+    paths: list[str] = typer.Argument(..., help="Images and videos: files, directories, globs, or - for stdin."),
+    out: Path = typer.Option(Path("data/detections.npz"), help="Where to write the detected people."),
+    stride: int = typer.Option(5, min=1, help="Videos: detect in every K-th frame."),
+    max_people: int = typer.Option(4, min=1, help="Most people per image or frame."),
+) -> None:
+    """Detect the people in images and video frames once, for the trainers that learn from pictures
+    (train regressor --in-the-loop, train hund --unlabelled)."""
+    from bodyfit_cli.training.detections import detect_inputs
+
+    with setup_errors():
+        detect_inputs(paths, out, stride, max_people, err)
+
+
 def _train_network(
     kind: str, data: Path, out: Path | None, checkpoint: Path | None, resume: bool, device: str, body_model: str,
     model_dir: Path | None, **config: object,
@@ -401,13 +416,33 @@ _MODEL_DIR = typer.Option(None, help="Folder with smpl/ or smplx/ model files.")
 @train_app.command("regressor")
 def train_regressor(
     data: Path = _DATA, out: Path | None = _OUT, checkpoint: Path | None = _CHECKPOINT, resume: bool = _RESUME,
-    steps: int = typer.Option(2000, min=1, help="Training steps."),
-    batch: int = typer.Option(256, min=1, help="Synthetic views per step."),
-    lr: float = _LR, hidden: int = _HIDDEN, seed: int = _SEED,
+    steps: int = typer.Option(2000, min=1, help="Training steps (without --in-the-loop)."),
+    batch: int | None = typer.Option(None, min=1, help="Synthetic views per step (default 256; 128 with --in-the-loop)."),
+    lr: float | None = typer.Option(None, help="Peak learning rate (default 1e-3; 1e-4 with --in-the-loop)."),
+    hidden: int = _HIDDEN, seed: int = _SEED,
     device: str = _DEVICE, body_model: str = _BODY_MODEL, model_dir: Path | None = _MODEL_DIR,
+    in_the_loop: list[Path] | None = typer.Option(
+        None, "--in-the-loop", help="Detected people ('bodyfit train detect' files; repeat for several): train "
+        "further with SMPLify in the loop (SPIN), to models/regressor_spin_<body-model>.pt (--init/--method spin)."),
+    start_from: Path | None = typer.Option(
+        None, help="--in-the-loop: regressor to start from (default models/regressor_<body-model>.pt)."),
+    epochs: int = typer.Option(10, min=1, help="--in-the-loop: passes over the detected people."),
+    people: int = typer.Option(64, min=1, help="--in-the-loop: detected people per step, each fitted by SMPLify."),
+    max_error: float = typer.Option(
+        0.04, min=0.0, help="--in-the-loop: fits off the keypoints by more than this share of the person's box "
+        "diagonal (mean) are not learned from."),
 ) -> None:  # fmt: skip
-    """Train the keypoint regressor (--init regressor, --method regressor) on synthetic views of the pose dataset."""
-    config = {"steps": steps, "batch": batch, "lr": lr, "hidden": hidden, "seed": seed}
+    """Train the keypoint regressor (--init regressor, --method regressor) on synthetic views of the pose dataset;
+    with --in-the-loop, train it further on detected people with SMPLify in the loop (SPIN)."""
+    if in_the_loop:
+        from bodyfit_cli.training.in_the_loop import InTheLoopConfig, run_in_the_loop
+
+        cfg = InTheLoopConfig(epochs=epochs, batch=people, synthetic_batch=batch or 128, lr=lr or 1e-4,
+                              max_error=max_error, seed=seed)  # fmt: skip
+        with setup_errors():
+            run_in_the_loop(cfg, in_the_loop, data, start_from, out, checkpoint, resume, device, body_model, model_dir, err)
+        return
+    config = {"steps": steps, "batch": batch or 256, "lr": lr or 1e-3, "hidden": hidden, "seed": seed}
     _train_network("regressor", data, out, checkpoint, resume, device, body_model, model_dir, **config)
 
 
@@ -423,6 +458,33 @@ def train_lgd(
     """Train Learned Gradient Descent's update network (--method lgd) on synthetic views of the pose dataset."""
     config = {"steps": steps, "batch": batch, "lr": lr, "hidden": hidden, "lgd_steps": lgd_steps, "seed": seed}
     _train_network("lgd", data, out, checkpoint, resume, device, body_model, model_dir, **config)
+
+
+@train_app.command("hund")
+def train_hund(
+    data: Path = _DATA, out: Path | None = _OUT, checkpoint: Path | None = _CHECKPOINT, resume: bool = _RESUME,
+    unlabelled: list[Path] | None = typer.Option(
+        None, help="Detected people without truth ('bodyfit train detect' files) for self-supervised batches; repeat."),
+    unlabelled_every: int = typer.Option(2, min=1, help="With --unlabelled, every k-th batch is self-supervised."),
+    steps: int = typer.Option(4000, min=1, help="Training steps."),
+    batch: int = typer.Option(128, min=1, help="People per step (each runs every stage)."),
+    stages: int = typer.Option(5, min=1, help="Recurrent stages per fit."),
+    meta_loss: str = typer.Option("sum", help="Train every stage's result (sum) or only the last (last)."),
+    masks: float = typer.Option(0.7, min=0.0, max=1.0, help="Share of synthetic people given a mask."),
+    lr: float = _LR, hidden: int = typer.Option(256, min=8, help="Width of the network (LSTM memory)."),
+    seed: int = _SEED,
+    device: str = _DEVICE, body_model: str = _BODY_MODEL, model_dir: Path | None = _MODEL_DIR,
+) -> None:  # fmt: skip
+    """Train neural descent's recurrent updater (--method hund): synthetic views of the pose dataset, and
+    self-supervised batches of detected people when --unlabelled is given."""
+    if meta_loss not in ("sum", "last"):
+        usage_error(f"--meta-loss must be sum or last, not '{meta_loss}'")
+    config = {
+        "steps": steps, "batch": batch, "lr": lr, "hidden": hidden, "stages": stages, "meta_loss": meta_loss,
+        "masks": masks, "unlabelled": [str(p) for p in unlabelled or []], "unlabelled_every": unlabelled_every,
+        "seed": seed,
+    }  # fmt: skip
+    _train_network("hund", data, out, checkpoint, resume, device, body_model, model_dir, **config)
 
 
 def main() -> None:

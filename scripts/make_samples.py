@@ -184,16 +184,24 @@ def camera_tilt(pitch: float) -> torch.Tensor:
 
 
 def pose_person(model: BodyModel, spec: PersonSpec, scene: SceneSpec, rng: np.random.Generator) -> PosedPerson:
-    """Pose the body and stand it on the floor at its spot; all quantities in the camera frame."""
+    """Pose the body of `spec` and stand it on the floor at its spot; all quantities in the camera frame."""
     betas = np.round(rng.normal(0.0, 0.3, model.num_betas), 3)
     for index, value in spec.betas.items():
         betas[index] = value
-    tilt = camera_tilt(scene.pitch)
     # Facing the camera, then turned about the level frame's vertical (y down: a negative turn
     # about y turns the body towards its own left).
     facing = axis_angle_to_matrix(torch.tensor(FACING_CAMERA, dtype=torch.float64))
-    orient = matrix_to_axis_angle(tilt @ turns_matrix((("y", -spec.yaw),)) @ facing)
-    pose = body_pose(POSES[spec.pose])
+    orient = matrix_to_axis_angle(camera_tilt(scene.pitch) @ turns_matrix((("y", -spec.yaw),)) @ facing)
+    return stand(model, orient, body_pose(POSES[spec.pose]), betas, spec.spot, scene)
+
+
+def stand(
+    model: BodyModel, orient: torch.Tensor, pose: torch.Tensor, betas: np.ndarray, spot: tuple[float, float],
+    scene: SceneSpec,
+) -> PosedPerson:  # fmt: skip
+    """The body with camera-frame orientation `orient` (3,), body pose (23, 3) axis-angle and `betas`, its
+    lowest point on the floor and its pelvis over `spot` (level-frame x, z), in the camera frame."""
+    tilt = camera_tilt(scene.pitch)
     params = dict(
         global_orient=orient.float()[None], body_pose=pose.float()[None], betas=torch.tensor(betas).float()[None]
     )
@@ -208,7 +216,7 @@ def pose_person(model: BodyModel, spec: PersonSpec, scene: SceneSpec, rng: np.ra
     joints, _, vertices = forward(torch.zeros(3))
     level = vertices @ tilt.numpy()  # rows: level-frame points (tilt is orthonormal)
     root = joints[0] @ tilt.numpy()
-    shift = np.array([spec.spot[0] - root[0], scene.camera_height - level[:, 1].max(), spec.spot[1] - root[2]])
+    shift = np.array([spot[0] - root[0], scene.camera_height - level[:, 1].max(), spot[1] - root[2]])
     translation = np.round(tilt.numpy() @ shift, 6)
     joints, keypoints, vertices = forward(torch.tensor(translation))
     return PosedPerson(
@@ -272,15 +280,29 @@ def make_scene(
     scene: SceneSpec, model: BodyModel, faces: np.ndarray, rng: np.random.Generator
 ) -> tuple[Camera, np.ndarray, list[PosedPerson]]:
     """Render one scene: its camera, the uint8 RGB image and the people as posed."""
+    camera = scene_camera(scene)
+    people = [pose_person(model, spec, scene, rng) for spec in scene.people]
+    image = render_people(scene, camera, people, [spec.color for spec in scene.people], faces, rng)
+    return camera, image, people
+
+
+def scene_camera(scene: SceneSpec) -> Camera:
+    """The scene's camera: focal length the image diagonal (bodyfit's default), principal point centred."""
     width, height = scene.size
     focal = default_focal(width, height)
-    camera = Camera((focal, focal), (width / 2.0, height / 2.0), width, height)
-    people = [pose_person(model, spec, scene, rng) for spec in scene.people]
-    meshes = [MeshToDraw(p.vertices, faces, spec.color) for p, spec in zip(people, scene.people)]
+    return Camera((focal, focal), (width / 2.0, height / 2.0), width, height)
+
+
+def render_people(
+    scene: SceneSpec, camera: Camera, people: list[PosedPerson], colors: list[tuple[float, float, float]],
+    faces: np.ndarray, rng: np.random.Generator,
+) -> np.ndarray:  # fmt: skip
+    """(H, W, 3) uint8 RGB: the posed people, each in its colour, in the scene's room."""
+    meshes = [MeshToDraw(p.vertices, faces, color) for p, color in zip(people, colors)]
     rgb, alpha = render(meshes, camera)
     background = room(scene, camera, people, rng)
     image = background * (1.0 - alpha[..., None]) + rgb * alpha[..., None]
-    return camera, np.clip(np.round(image), 0, 255).astype(np.uint8), people
+    return np.clip(np.round(image), 0, 255).astype(np.uint8)
 
 
 def limb_error(detected: np.ndarray, truth: np.ndarray) -> tuple[float, float]:

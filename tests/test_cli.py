@@ -351,7 +351,7 @@ def test_lone_missing_path(scene: Scene, bad) -> None:
                      [str(Path("nomodels") / "smpl" / "SMPL_NEUTRAL.pkl"), "--model-dir"], id="missing-body-model"),
         pytest.param(["img.png", "--device", "cuda"], 2, ["cuda", "no CUDA device"], id="no-cuda"),
         pytest.param(["img.png", "--out", "afile"], 2, ["afile", "not a directory"], id="out-is-a-file"),
-        pytest.param(["img.png", "--method", "hund"], 2, ["hund", "not available"], id="hund-not-yet"),
+        pytest.param(["img.png", "--method", "nope"], 2, ["nope", "unknown method", "hund"], id="unknown-method"),
     ],
 )  # fmt: skip
 def test_one_clear_line_per_error(

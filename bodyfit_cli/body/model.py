@@ -44,11 +44,25 @@ class BodyModelData:
 
 @dataclass
 class BodyOutput:
-    """joints (B, 24, 3) SMPL joints; keypoints (B, K, 3) vocabulary points; vertices (B, V, 3) or None."""
+    """joints (B, 24, 3) SMPL joints; keypoints (B, K, 3) vocabulary points; vertices (B, V, 3) or None;
+    points (B, P, 3) the vertices of a `PointSet` when one was asked for."""
 
     joints: torch.Tensor
     keypoints: torch.Tensor
     vertices: torch.Tensor | None
+    points: torch.Tensor | None = None
+
+
+@dataclass
+class PointSet:
+    """The model's data for a fixed subset of vertices, sliced once: posing a few hundred surface points
+    (for a silhouette) costs a fraction of the full mesh."""
+
+    ids: torch.Tensor
+    template: torch.Tensor
+    shapedirs: torch.Tensor
+    weights: torch.Tensor
+    posedirs: torch.Tensor | None
 
 
 class BodyModel(torch.nn.Module):
@@ -129,6 +143,13 @@ class BodyModel(torch.nn.Module):
             betas = torch.nn.functional.pad(betas, (0, self.num_betas - betas.shape[1]))
         return betas
 
+    def point_set(self, ids: torch.Tensor) -> PointSet:
+        ids = ids.to(self.v_template.device)
+        posedirs = None
+        if self.has_posedirs:
+            posedirs = self.posedirs[:, (ids[:, None] * 3 + torch.arange(3, device=ids.device)).reshape(-1)]
+        return PointSet(ids, self.v_template[ids], self.shapedirs[ids], self.weights[ids], posedirs)
+
     def root_position(self, betas: torch.Tensor) -> torch.Tensor:
         """(B, 3): where the root joint (SMPL's pelvis) is without translation, in any pose, since the global
         orientation turns the body about it. Relates `transl` to the pelvis without posing the body."""
@@ -146,9 +167,11 @@ class BodyModel(torch.nn.Module):
         return self.pose_rotations(torch.cat([global_orient[:, None], body_pose], 1), betas, transl, vertices)
 
     def pose_rotations(
-        self, rotations: torch.Tensor, betas: torch.Tensor, transl: torch.Tensor | None = None, vertices: bool = False
-    ) -> BodyOutput:
-        """As `forward`, with all of SMPL's 24 local rotations in one (B, 24, 3, 3) tensor, root first."""
+        self, rotations: torch.Tensor, betas: torch.Tensor, transl: torch.Tensor | None = None, vertices: bool = False,
+        points: PointSet | None = None,
+    ) -> BodyOutput:  # fmt: skip
+        """As `forward`, with all of SMPL's 24 local rotations in one (B, 24, 3, 3) tensor, root first;
+        also poses `points` when given."""
         betas = self._betas(betas)
         rots = self._rotations(rotations)
         rest_joints = self.joint_template + torch.einsum("bs,jcs->bjc", betas, self.joint_shapedirs)
@@ -171,9 +194,13 @@ class BodyModel(torch.nn.Module):
             verts = pose_points(
                 self.v_template, self.shapedirs, self.weights, self.posedirs if self.has_posedirs else None
             )
+        pts = None
+        if points is not None:
+            pts = pose_points(points.template, points.shapedirs, points.weights, points.posedirs)
         joints = posed_joints if self.smpl_layout else posed_joints[:, self.smpl_joints]
         if transl is not None:
             joints = joints + transl[:, None]
             keypoints = keypoints + transl[:, None]
             verts = verts + transl[:, None] if verts is not None else None
-        return BodyOutput(joints=joints, keypoints=keypoints, vertices=verts)
+            pts = pts + transl[:, None] if pts is not None else None
+        return BodyOutput(joints=joints, keypoints=keypoints, vertices=verts, points=pts)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Protocol
 
 from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.errors import BodyfitError, MethodUnavailable
+from bodyfit_cli.fitting.hund import NeuralDescentFitter
 from bodyfit_cli.fitting.init import MeanInit
 from bodyfit_cli.fitting.lgd import LearnedGradientDescent
 from bodyfit_cli.fitting.priors import PosePrior, load_prior
@@ -22,21 +24,15 @@ class Backend(Protocol):
     def fit(self, obs: Observations, init: BodyParams) -> BodyParams: ...
 
 
-def _not_yet(name: str, issue: str) -> Callable[[BodyModel, PosePrior], Backend]:
-    def make(model: BodyModel, prior: PosePrior) -> Backend:
-        raise MethodUnavailable(f"method '{name}' is not available in this version yet ({issue}); use --method smplify")
-
-    return make
-
-
 # Every backend is made from the body model and the pose prior (learned backends may ignore the prior).
 METHODS: dict[str, Callable[[BodyModel, PosePrior], Backend]] = {
     "smplify": SMPLify,
     "lgd": LearnedGradientDescent,
-    "hund": _not_yet("hund", "neural descent weights are not trained yet"),
+    "hund": NeuralDescentFitter,
     "regressor": Regressor,  # no refinement: the regressor's own result
+    "spin": partial(Regressor, variant="spin"),  # the same, for the regressor trained with SMPLify in the loop
 }
-INITS = ("auto", "mean", "regressor")
+INITS = ("auto", "mean", "regressor", "spin")
 
 
 
@@ -57,18 +53,19 @@ def make_backend(name: str, model: BodyModel, prior: str = "gmm") -> Backend:
 
 
 def make_init(name: str, model: BodyModel, backend: Backend | None = None) -> Initialiser:
-    """`--init`: mean pose, the keypoint regressor, or auto (the regressor where trained for this body model).
-    With `--method regressor` the backend's own regressor is the initialiser too: one network pass per fit."""
+    """`--init`: mean pose, the keypoint regressor (`spin`: the one trained with SMPLify in the loop), or auto
+    (the regressor where trained for this body model). With `--method regressor` (`spin`) the backend's own
+    regressor is the initialiser too: one network pass per fit."""
     if name not in INITS:
         raise BodyfitError(f"unknown --init '{name}' (choose from {', '.join(INITS)})")
     if name == "mean":
         return MeanInit(model)
-    if isinstance(backend, Regressor):
+    if isinstance(backend, Regressor) and name in ("auto", backend.name):
         return backend
     try:
-        return Regressor(model)
+        return Regressor(model, variant="regressor" if name == "auto" else name)
     except MethodUnavailable as e:
-        if name == "regressor":
-            raise BodyfitError(f"--init regressor: {e}") from None
+        if name != "auto":
+            raise BodyfitError(f"--init {name}: {e}") from None
         logging.getLogger("bodyfit").info("no trained regressor for body model '%s': starting from the mean pose", model.name)
         return MeanInit(model)

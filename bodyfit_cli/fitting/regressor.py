@@ -1,8 +1,14 @@
-"""`--init regressor` and `--method regressor`: one network pass from keypoints to parameters."""
+"""`--init regressor|spin` and `--method regressor|spin`: one network pass from keypoints to parameters.
+
+Two trained regressors can sit side by side in `models/`: `regressor_<body>.pt`, learned from synthetic views
+of motion capture (`bodyfit train regressor`), and `regressor_spin_<body>.pt`, that one trained further with
+SMPLify in the loop on detected people (`bodyfit train regressor --in-the-loop`, SPIN).
+"""
 
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.fitting.priors import PosePrior
@@ -10,16 +16,26 @@ from bodyfit_cli.fitting.types import BodyParams, Observations
 from bodyfit_cli.networks import state
 from bodyfit_cli.networks.weights import load_network
 
+# `--init` / `--method` name -> the weight file's name in models/ (`<file>_<body model>.pt`).
+VARIANTS = {"regressor": "regressor", "spin": "regressor_spin"}
+
+
+def load_regressor(model: BodyModel, variant: str) -> nn.Module:
+    """The trained regressor `variant` for a body model, or a one-line error saying how to make it."""
+    how = None if variant == "regressor" else (
+        f"train them with: bodyfit train regressor --in-the-loop DETECTIONS.npz --body-model {model.name}"
+    )  # fmt: skip
+    return load_network("regressor", model.name, model.num_betas, model.v_template.device, VARIANTS[variant], how)
+
 
 class Regressor:
     """Predicts `BodyParams` from `Observations` alone. As a backend it ignores the initialisation it is
-    given, which makes `--method regressor` the regressor's own result, unrefined."""
+    given, which makes `--method regressor` (or `spin`) the regressor's own result, unrefined."""
 
-    name = "regressor"
-
-    def __init__(self, model: BodyModel, prior: PosePrior | None = None) -> None:
+    def __init__(self, model: BodyModel, prior: PosePrior | None = None, variant: str = "regressor") -> None:
+        self.name = variant
         self.model = model
-        self.net = load_network("regressor", model.name, model.num_betas, model.v_template.device)
+        self.net = load_regressor(model, variant)
         self._last: tuple[Observations, BodyParams] | None = None
 
     @torch.no_grad()
@@ -34,7 +50,7 @@ class Regressor:
         return params
 
     def fit(self, obs: Observations, init: BodyParams) -> BodyParams:
-        # With `--init regressor` the initialisation already is this network's answer for these observations.
+        # With `--init regressor` (`spin`) the initialisation already is this network's answer for these observations.
         if self._last is not None and self._last[0] is obs and self._last[1] is init:
             return init
         return self(obs)

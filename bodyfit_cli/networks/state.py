@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from bodyfit_cli.body.model import BodyModel, BodyOutput
+from bodyfit_cli.body.model import BodyModel, BodyOutput, PointSet
 from bodyfit_cli.fitting.types import BodyParams, Observations
 from bodyfit_cli.geometry.camera import project
 from bodyfit_cli.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_rot6d, rot6d_to_matrix
@@ -78,12 +78,15 @@ def decode(x: torch.Tensor, box: PersonBox) -> Decoded:
     return Decoded(rotations, betas, torch.cat([xy, depth], -1))
 
 
-def pose(model: BodyModel, d: Decoded, vertices: bool = False) -> BodyOutput:
+def pose(model: BodyModel, d: Decoded, vertices: bool = False, points: PointSet | None = None) -> BodyOutput:
     """The body of a decoded state in the camera frame: posed at the origin, then moved to its pelvis."""
-    out = model.pose_rotations(d.rotations, d.betas, vertices=vertices)
+    out = model.pose_rotations(d.rotations, d.betas, vertices=vertices, points=points)
     shift = (d.pelvis - out.joints[:, 0])[:, None]
-    verts = out.vertices + shift if out.vertices is not None else None
-    return BodyOutput(joints=out.joints + shift, keypoints=out.keypoints + shift, vertices=verts)
+
+    def moved(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t + shift
+
+    return BodyOutput(out.joints + shift, out.keypoints + shift, moved(out.vertices), moved(out.points))
 
 
 def to_params(model: BodyModel, d: Decoded) -> BodyParams:

@@ -15,10 +15,11 @@ from torch import nn
 from bodyfit_cli.body.loaders import MODELS_DIR
 from bodyfit_cli.errors import MethodUnavailable
 from bodyfit_cli.io.atomic import atomic_path
+from bodyfit_cli.networks.hund import NeuralDescent
 from bodyfit_cli.networks.lgd import UpdateNetwork
 from bodyfit_cli.networks.regressor import KeypointRegressor
 
-NETWORKS: dict[str, type[nn.Module]] = {"regressor": KeypointRegressor, "lgd": UpdateNetwork}
+NETWORKS: dict[str, type[nn.Module]] = {"regressor": KeypointRegressor, "lgd": UpdateNetwork, "hund": NeuralDescent}
 
 
 def weights_file(kind: str, body_model: str, models_dir: Path = MODELS_DIR) -> Path:
@@ -47,10 +48,13 @@ def build_network(blob: dict[str, Any]) -> nn.Module:
     return net.eval()
 
 
-def load_network(kind: str, body_model: str, num_betas: int, device: torch.device) -> nn.Module:
-    """The trained `kind` network for a body model, or a one-line error saying how to train it."""
-    path = weights_file(kind, body_model)
-    how = (
+def load_network(
+    kind: str, body_model: str, num_betas: int, device: torch.device, file: str | None = None, how: str | None = None
+) -> nn.Module:
+    """The trained `kind` network for a body model, or a one-line error saying how to train it (`how`).
+    `file` names a variant's weight file (`models/<file>_<body model>.pt`) instead of `kind`'s."""
+    path = weights_file(file or kind, body_model)
+    how = how or (
         f"train them with: bodyfit train data --body-model {body_model} --model-dir DIR && "
         f"bodyfit train {kind} --body-model {body_model} --model-dir DIR"
     )

@@ -68,6 +68,8 @@ def make_network(
         task = progress.add_task(f"training {cfg.kind}", total=cfg.steps)
 
         def show(step: int, logs: dict[str, float]) -> None:
+            if "points3d" not in logs:  # a self-supervised batch: nothing to show beside the last synthetic one
+                return progress.update(task, completed=step)
             detail = f"loss {logs['loss']:.3f}, 3D error {logs['points3d'] * 1000:.0f} mm"
             progress.update(task, completed=step, description=f"training {cfg.kind}: {detail}")
 

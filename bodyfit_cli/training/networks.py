@@ -1,6 +1,8 @@
-"""Training the keypoint regressor and the LGD update network on synthetic views of the pose dataset.
+"""Training the keypoint regressor, the LGD update network and the neural-descent updater.
 
-Both train the same way: batch `i` of a run is drawn with seed `(seed, i)`, so a run is reproducible and a
+All three train on synthetic views of the pose dataset, with truth; neural descent can also learn
+without truth from people detected in images (`bodyfit train detect`), its self-supervised batches
+alternating with the synthetic ones as in HUND. All train the same way: batch `i` of a run is drawn with seed `(seed, i)`, so a run is reproducible and a
 run resumed from a checkpoint continues exactly where it stopped. A checkpoint (weights, optimiser, step)
 is written every `checkpoint_every` steps; the final weights go to `models/` with the configuration and a
 data manifest, and are scored on the validation trials of the pose dataset.
@@ -12,7 +14,7 @@ import hashlib
 import math
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -20,15 +22,20 @@ import torch
 from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.errors import InputError
 from bodyfit_cli.evaluation.benchmark import score
+from bodyfit_cli.fitting import hund
 from bodyfit_cli.fitting.init import mean_init
 from bodyfit_cli.fitting.lgd import descend
+from bodyfit_cli.fitting.priors import PosePrior, load_prior
+from bodyfit_cli.fitting.silhouette import Silhouettes
+from bodyfit_cli.fitting.types import Observations
 from bodyfit_cli.geometry.rotations import axis_angle_to_matrix
 from bodyfit_cli.io.atomic import atomic_path
 from bodyfit_cli.networks import state
+from bodyfit_cli.networks.hund import NeuralDescent
 from bodyfit_cli.networks.lgd import UpdateNetwork
 from bodyfit_cli.networks.regressor import KeypointRegressor
 from bodyfit_cli.networks.weights import save_network
-from bodyfit_cli.training.objectives import state_loss
+from bodyfit_cli.training.objectives import state_loss, unlabelled_loss
 from bodyfit_cli.training.pose_data import VALIDATION_TRIALS, PoseDataset
 from bodyfit_cli.training.views import Batch, ViewSampler
 
@@ -37,7 +44,7 @@ from bodyfit_cli.training.views import Batch, ViewSampler
 class NetworkConfig:
     """Everything a training run depends on besides the data; stored with the weights."""
 
-    kind: str  # "regressor" or "lgd"
+    kind: str  # "regressor", "lgd" or "hund"
     steps: int = 2000
     batch: int = 256
     lr: float = 1e-3
@@ -45,6 +52,11 @@ class NetworkConfig:
     hidden: int = 512
     blocks: int = 2
     lgd_steps: int = 3
+    stages: int = 5  # hund: recurrent stages
+    meta_loss: str = "sum"  # lgd, hund: train every step's result ("sum", their mean) or only the "last"
+    masks: float = 0.7  # hund: share of synthetic views that come with a person mask
+    unlabelled: list[str] = field(default_factory=list)  # hund: detection sets for self-supervised batches
+    unlabelled_every: int = 2  # hund: with unlabelled data, every k-th batch is self-supervised
     shape_sigma: float = 1.0
     seed: int = 0
     checkpoint_every: int = 250
@@ -58,6 +70,9 @@ RESUMABLE_CHANGES = {"steps", "checkpoint_every", "validation_views"}
 def same_run(saved: dict, now: dict) -> bool:
     """Whether a checkpoint made with config `saved` can be continued with config `now`."""
     ignore = RESUMABLE_CHANGES | ({"lgd_steps"} if now["kind"] == "regressor" else set())
+    # Options added after a checkpoint was written did not exist for it: only their defaults match it.
+    defaults = asdict(NetworkConfig(kind=now["kind"]))
+    saved = {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
     return {k: v for k, v in saved.items() if k not in ignore} == {k: v for k, v in now.items() if k not in ignore}
 
 
@@ -68,6 +83,8 @@ def batch_seed(seed: int, step: int) -> int:
 def build(cfg: NetworkConfig, num_betas: int) -> torch.nn.Module:
     if cfg.kind == "regressor":
         return KeypointRegressor(num_betas, cfg.hidden, cfg.blocks)
+    if cfg.kind == "hund":
+        return NeuralDescent(num_betas, cfg.stages, cfg.hidden)
     return UpdateNetwork(num_betas, cfg.lgd_steps, cfg.hidden, cfg.blocks)
 
 
@@ -92,35 +109,85 @@ def starting_states(model: BodyModel, truth: Batch, gen: torch.Generator) -> tor
     return torch.where(use_mean, mean, perturbed(truth, gen))
 
 
-def predictions(net: torch.nn.Module, model: BodyModel, batch: Batch, x0: torch.Tensor | None) -> list[torch.Tensor]:
-    """The states a network produces for a batch: one for the regressor, one per step for LGD."""
-    if isinstance(net, KeypointRegressor):
-        return [net(batch.features)]
-    assert x0 is not None
-    return descend(net, model, batch.obs, x0)
+@dataclass
+class Learner:
+    """A network being trained and what its forward pass and losses need besides a batch."""
 
+    net: torch.nn.Module
+    model: BodyModel
+    cfg: NetworkConfig
+    silhouettes: Silhouettes | None = None  # hund
+    prior: PosePrior | None = None  # hund with unlabelled data
 
-def training_loss(net: torch.nn.Module, model: BodyModel, batch: Batch, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
-    """Mean over people (and, for LGD, over steps: every step is trained to be good) of `state_loss`."""
-    x0 = None if isinstance(net, KeypointRegressor) else starting_states(model, batch, gen)
-    states = predictions(net, model, batch, x0)
-    total, terms = 0.0, {}
-    for x in states:
-        loss, terms = state_loss(model, x, batch)
-        total = total + loss.mean() / len(states)
-    return total, terms  # terms of the last step
+    def predictions(self, obs: Observations, features: torch.Tensor, x0: torch.Tensor | None) -> list[torch.Tensor]:
+        """The states the network produces: one for the regressor, one per step (stage) for LGD (hund)."""
+        if isinstance(self.net, KeypointRegressor):
+            return [self.net(features)]
+        assert x0 is not None
+        if isinstance(self.net, NeuralDescent):
+            assert self.silhouettes is not None
+            return hund.descend(self.net, self.model, self.silhouettes, obs, x0)
+        return descend(self.net, self.model, obs, x0)
+
+    def stage_weights(self, n: int) -> list[float]:
+        """The meta-loss: every step's result counts ("sum", as their mean) or only the "last" one."""
+        return [1.0 / n] * n if self.cfg.meta_loss == "sum" else [0.0] * (n - 1) + [1.0]
+
+    def loss(self, batch: Batch, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
+        """Mean over people, weighed over steps by the meta-loss, of `state_loss`."""
+        x0 = None if isinstance(self.net, KeypointRegressor) else starting_states(self.model, batch, gen)
+        states = self.predictions(batch.obs, batch.features, x0)
+        total, terms = 0.0, {}
+        for w, x in zip(self.stage_weights(len(states)), states):
+            loss, terms = state_loss(self.model, x, batch)
+            total = total + w * loss.mean()
+        return total, terms  # terms of the last step
+
+    def unlabelled_loss(self, obs: Observations) -> tuple[torch.Tensor, dict]:
+        """The same for detected people, from the mean pose, with `objectives.unlabelled_loss`."""
+        assert self.silhouettes is not None and self.prior is not None
+        box = state.person_box(obs)
+        x0 = state.encode(self.model, mean_init(self.model, obs), box)
+        states = self.predictions(obs, state.keypoint_features(obs, box), x0)
+        total, terms = 0.0, {}
+        for w, x in zip(self.stage_weights(len(states)), states):
+            if w > 0:
+                loss, terms = unlabelled_loss(self.model, self.silhouettes, self.prior, x, obs)
+                total = total + w * loss.mean()
+        return total, {f"self_{k}": v for k, v in terms.items()}
 
 
 @torch.no_grad()
-def validate(net: torch.nn.Module, model: BodyModel, sampler: ViewSampler, views: int, seed: int) -> dict[str, float]:
-    """PA-MPJPE and MPJPE (mm, limb keypoints) on fixed views of the validation poses; LGD from the mean pose."""
+def validate(learner: Learner, sampler: ViewSampler, views: int, seed: int) -> dict[str, float]:
+    """PA-MPJPE and MPJPE (mm, limb keypoints) on fixed views of the validation poses; LGD and hund from
+    the mean pose."""
+    net, model = learner.net, learner.model
     net.eval()
     batch = sampler.sample(views, seed)
     x0 = None if isinstance(net, KeypointRegressor) else state.encode(model, mean_init(model, batch.obs), batch.box)
-    x = predictions(net, model, batch, x0)[-1]
+    x = learner.predictions(batch.obs, batch.features, x0)[-1]
     pred = state.pose(model, state.decode(x, batch.box)).keypoints
     net.train()
     return {k: float(v.mean()) for k, v in score(pred, batch.keypoints, batch.obs).items() if k != "reproj_px"}
+
+
+class UnlabelledSampler:
+    """Batches of detected people (`bodyfit train detect` files), drawn with a seed like the synthetic ones."""
+
+    def __init__(self, paths: list[Path], device: torch.device) -> None:
+        from bodyfit_cli.training.detections import DetectionSet
+
+        self.data = DetectionSet.concatenate([DetectionSet.load(p) for p in paths])
+        if len(self.data) == 0:
+            raise InputError(f"no people in the unlabelled detection files {', '.join(map(str, paths))}")
+        self.device = device
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def sample(self, size: int, seed: int) -> Observations:
+        index = torch.randint(len(self.data), (size,), generator=torch.Generator().manual_seed(seed))
+        return self.data.observations(index.numpy(), self.device)
 
 
 def file_digest(path: Path) -> str:
@@ -144,9 +211,15 @@ def train_network(
     train, val = PoseDataset.load(data_path).split()
     if len(train) == 0 or len(val) == 0:
         raise InputError(f"{data_path}: training needs poses both in and out of the validation trials {VALIDATION_TRIALS}")
-    sampler = ViewSampler(model, train, shape_sigma=cfg.shape_sigma)
+    masks = cfg.masks if cfg.kind == "hund" else 0.0
+    sampler = ViewSampler(model, train, shape_sigma=cfg.shape_sigma, masks=masks)
+    unlabelled = UnlabelledSampler([Path(p) for p in cfg.unlabelled], device) if cfg.unlabelled else None
     torch.manual_seed(cfg.seed)
     net = build(cfg, model.num_betas).to(device)
+    learner = Learner(net, model, cfg)
+    if cfg.kind == "hund":
+        learner.silhouettes = Silhouettes(model)
+        learner.prior = load_prior("gmm", device) if unlabelled is not None else None
     if isinstance(net, KeypointRegressor):
         net.mean_state.copy_(sampler.sample(4096, batch_seed(cfg.seed, -1)).state.mean(0))
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
@@ -161,10 +234,12 @@ def train_network(
     net.train()
     for step in range(start, cfg.steps):
         seed = batch_seed(cfg.seed, step)
-        batch = sampler.sample(cfg.batch, seed)
         for group in opt.param_groups:
             group["lr"] = lr_at(cfg, step)
-        loss, terms = training_loss(net, model, batch, torch.Generator().manual_seed(seed))
+        if unlabelled is not None and step % cfg.unlabelled_every == cfg.unlabelled_every - 1:
+            loss, terms = learner.unlabelled_loss(unlabelled.sample(cfg.batch, seed))
+        else:
+            loss, terms = learner.loss(sampler.sample(cfg.batch, seed), torch.Generator().manual_seed(seed))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -174,10 +249,12 @@ def train_network(
             with atomic_path(checkpoint) as tmp:
                 torch.save({"config": asdict(cfg), "net": net.state_dict(), "optimizer": opt.state_dict(), "step": step + 1}, tmp)
         progress(step + 1, logs)
-    val_sampler = ViewSampler(model, val, shape_sigma=cfg.shape_sigma)
-    scores = validate(net, model, val_sampler, cfg.validation_views, batch_seed(cfg.seed + 1, 0))
+    val_sampler = ViewSampler(model, val, shape_sigma=cfg.shape_sigma, masks=masks)
+    scores = validate(learner, val_sampler, cfg.validation_views, batch_seed(cfg.seed + 1, 0))
     manifest = {
         "data": str(data_path), "data_sha256": file_digest(data_path), "train_poses": len(train),
+        "unlabelled": {p: file_digest(Path(p)) for p in cfg.unlabelled},
+        "unlabelled_people": len(unlabelled) if unlabelled is not None else 0,
         "validation_trials": list(VALIDATION_TRIALS), "validation_poses": len(val), "body_model": model.name,
         "command": "bodyfit " + " ".join(sys.argv[1:]), "validation": scores, "torch": str(torch.__version__),
     }  # fmt: skip

@@ -1,11 +1,18 @@
-"""The losses the learned backends train on, per person: parameters, 3D points and 2D keypoints."""
+"""The losses the learned backends train on, per person: with truth (synthetic views of motion capture),
+on parameters, 3D points and 2D keypoints; without (people detected in images), on 2D evidence and priors."""
 
 from __future__ import annotations
 
 import torch
 
 from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.fitting import losses
+from bodyfit_cli.fitting.lgd import SIGMA
+from bodyfit_cli.fitting.priors import PosePrior
+from bodyfit_cli.fitting.silhouette import Silhouettes, silhouette_loss
+from bodyfit_cli.fitting.types import Observations
 from bodyfit_cli.geometry.camera import project
+from bodyfit_cli.geometry.rotations import matrix_to_axis_angle
 from bodyfit_cli.networks import state
 from bodyfit_cli.training.views import Batch
 
@@ -34,4 +41,32 @@ def state_loss(model: BodyModel, x: torch.Tensor, batch: Batch) -> tuple[torch.T
     camera = (x[:, -3:] - batch.state[:, -3:]).abs().sum(1)
     terms = {"rotations": rotations, "points3d": points3d, "keypoints2d": keypoints2d, "betas": betas, "camera": camera}
     total = sum(WEIGHTS[k] * v for k, v in terms.items())
+    return total, {k: v.detach().mean() for k, v in terms.items()}
+
+
+# Without truth: SMPLify's balance of evidence and priors at its final prior weight (see SMPLifyConfig),
+# scaled by 100 so that a fair fit costs about what it costs with truth; the silhouette is weighed lightly,
+# since detected masks are coarse and a loose garment is not the body.
+UNLABELLED_WEIGHTS = {"reprojection": 100.0, "silhouette": 10.0, "pose": 0.015, "bending": 0.03, "betas": 0.015}
+
+
+def unlabelled_loss(
+    model: BodyModel, silhouettes: Silhouettes, prior: PosePrior, x: torch.Tensor, obs: Observations,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # fmt: skip
+    """(B,) weighted total and batch means of the terms, for a state `x` of detected people (no 3D truth):
+    robust keypoint reprojection, silhouette against the mask (where there is one), pose and shape priors."""
+    box = state.person_box(obs)
+    d = state.decode(x, box)
+    with_masks = obs.masks is not None
+    body = state.pose(model, d, points=silhouettes.points if with_masks else None)
+    body_pose = matrix_to_axis_angle(d.rotations[:, 1:])
+    terms = {
+        "reprojection": losses.reprojection(body.keypoints, obs, SIGMA),
+        "silhouette": silhouette_loss(silhouettes.render(body.points, obs, box), obs.masks)
+        if with_masks else torch.zeros_like(x[:, 0]),
+        "pose": prior(body_pose),
+        "bending": losses.bending(body_pose),
+        "betas": losses.shape_prior(d.betas),
+    }  # fmt: skip
+    total = sum(UNLABELLED_WEIGHTS[k] * v for k, v in terms.items())
     return total, {k: v.detach().mean() for k, v in terms.items()}

@@ -10,9 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
-from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.body.model import BodyModel, PointSet
+from bodyfit_cli.detection.masks import MASK_SIZE
+from bodyfit_cli.fitting.silhouette import TARGET_POINTS, surface_ids
 from bodyfit_cli.fitting.types import Observations
+from bodyfit_cli.geometry.camera import project
 from bodyfit_cli.geometry.rotations import axis_angle_to_matrix
 from bodyfit_cli.networks import state
 from bodyfit_cli.synthetic import ProjectionConfig, random_views
@@ -37,17 +41,22 @@ class Batch:
 
 
 class ViewSampler:
-    """Deterministic batches: the same seed gives the same batch."""
+    """Deterministic batches: the same seed gives the same batch. With `masks` > 0, that share of the
+    views also gets a person mask (the rest none, as with keypoints from a file), made from dense points
+    of the true body's surface: a stand-in for the detector's segmentation."""
 
     def __init__(
-        self, model: BodyModel, data: PoseDataset, config: ProjectionConfig | None = None, shape_sigma: float = 1.0
-    ) -> None:
+        self, model: BodyModel, data: PoseDataset, config: ProjectionConfig | None = None, shape_sigma: float = 1.0,
+        masks: float = 0.0,
+    ) -> None:  # fmt: skip
         self.model = model
         self.device = model.v_template.device
         pose = torch.cat([torch.from_numpy(data.global_orient)[:, None], torch.from_numpy(data.body_pose).view(-1, 23, 3)], 1)
         self.rotations = axis_angle_to_matrix(pose.float()).to(self.device)
         self.config = config or ProjectionConfig()
         self.shape_sigma = shape_sigma
+        self.masks = masks
+        self.dense = model.point_set(surface_ids(model, TARGET_POINTS)) if masks > 0 else None
 
     def __len__(self) -> int:
         return len(self.rotations)
@@ -66,7 +75,31 @@ class ViewSampler:
         joints = world.joints @ r.transpose(1, 2) + t[:, None]
         obs = views.observations
         box = state.person_box(obs)
+        truth = state.encode_parts(rotations, betas, joints[:, 0], box)
+        if self.dense is not None:
+            keep = torch.rand(size, generator=gen) < self.masks
+            obs.masks = target_masks(self.dense, self.model, truth, obs, box) * keep.to(self.device)[:, None, None]
         return Batch(
             obs=obs, box=box, features=state.keypoint_features(obs, box), rotations=rotations, betas=betas,
-            keypoints=views.keypoints3d, joints=joints, state=state.encode_parts(rotations, betas, joints[:, 0], box),
+            keypoints=views.keypoints3d, joints=joints, state=truth,
         )  # fmt: skip
+
+
+def target_masks(dense: PointSet, model: BodyModel, x: torch.Tensor, obs: Observations, box: state.PersonBox) -> torch.Tensor:
+    """(B, M, M) masks of the bodies of states `x`: the mask pixels that dense surface points fall in (at
+    this resolution several per pixel, so no gaps), cut at the image's edges as a detector's mask is, and
+    softened by a [1, 2, 1] blur as a detector's mask is by resampling."""
+    size = MASK_SIZE
+    body = state.pose(model, state.decode(x, box), points=dense)
+    uv = project(body.points, obs.focal, obs.center)
+    # The image spans [0, 2 * principal point]: nothing is seen beyond its edges.
+    in_image = ((uv >= 0) & (uv <= 2 * obs.center[:, None])).all(-1)
+    cell = ((uv - (box.center - box.size[:, None] / 2)[:, None]) / box.size[:, None, None] * size).floor().long()
+    ok = (cell >= 0).all(-1) & (cell < size).all(-1) & in_image
+    flat = (cell[..., 1] * size + cell[..., 0]).clamp(0, size * size - 1)
+    hits = x.new_zeros(x.shape[0], size * size).scatter_add_(1, flat, ok.to(x.dtype))
+    hard = (hits > 0).to(x.dtype).view(-1, 1, size, size)
+    kernel = torch.tensor([0.25, 0.5, 0.25], dtype=x.dtype, device=x.device)
+    soft = F.conv2d(F.pad(hard, (1, 1, 0, 0)), kernel.view(1, 1, 1, 3))
+    soft = F.conv2d(F.pad(soft, (0, 0, 1, 1)), kernel.view(1, 1, 3, 1))
+    return soft[:, 0]

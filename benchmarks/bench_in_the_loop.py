@@ -1,0 +1,94 @@
+"""The mocap-only and the in-the-loop (SPIN) regressors on held-out rendered people with real MediaPipe
+detections: each alone, and as the start of SMPLify and LGD, against the true 3D keypoints.
+
+    python benchmarks/bench_in_the_loop.py [--detections data/renders_val.npz] [--init regressor,spin]
+                                           [--method regressor,smplify,lgd] [--json OUT]
+
+The held-out set is `scripts/make_renders.py`'s validation split (poses of the validation trials, which no
+network trained on). PA-MPJPE and MPJPE (mm) over the 12 limb joints as `bodyfit bench` computes them; also
+for the people whose detection is good (median limb keypoint within 8% of their height of the truth, as
+`scripts/make_samples.py` requires of the samples), so detector failures do not hide the fit's own error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bodyfit_cli.body.loaders import load_body_model
+from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.errors import InputError
+from bodyfit_cli.evaluation.benchmark import score
+from bodyfit_cli.fitting.registry import make_backend, make_init
+from bodyfit_cli.geometry.camera import project
+from bodyfit_cli.io.atomic import write_json_atomic
+from bodyfit_cli.training.detections import DetectionSet
+from bodyfit_cli.vocabulary import KEYPOINT_INDEX, LIMB_KEYPOINTS
+
+LIMB = [KEYPOINT_INDEX[n] for n in LIMB_KEYPOINTS]
+GOOD_DETECTION = 0.08  # share of the person's height in the image
+
+
+def good_detections(data: DetectionSet, rows: np.ndarray) -> torch.Tensor:
+    """(R,) whether each person's median limb detection error is within GOOD_DETECTION of their height."""
+    obs = data.observations(rows)
+    truth = torch.from_numpy(data.true_keypoints3d[rows])
+    uv = project(truth, obs.focal, obs.center)
+    error = (obs.keypoints[:, LIMB, :2] - uv[:, LIMB]).norm(dim=-1).median(1).values
+    height = uv[..., 1].amax(1) - uv[..., 1].amin(1)
+    return error <= GOOD_DETECTION * height
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--detections", type=Path, default=Path("data/renders_val.npz"))
+    ap.add_argument("--init", default="regressor,spin", help="regressors to compare (--init names)")
+    ap.add_argument("--method", default="regressor,smplify,lgd", help="regressor: the regressor alone")
+    ap.add_argument("--batch", type=int, default=50, help="people fitted together (the fits do not depend on it)")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    data = DetectionSet.load(args.detections)
+    if data.true_keypoints3d is None:
+        raise InputError(f"{args.detections} has no true 3D keypoints (make it with scripts/make_renders.py)")
+    rows = np.flatnonzero(data.has_truth)
+    obs = data.observations(rows)
+    truth = torch.from_numpy(data.true_keypoints3d[rows])
+    good = good_detections(data, rows)
+    model = BodyModel(load_body_model("default"))
+    print(f"{len(rows)} held-out people from {args.detections}, {int(good.sum())} with a good detection")
+    results: dict[str, dict] = {}
+    for init_name in args.init.split(","):
+        init = make_init(init_name, model)
+        for method in args.method.split(","):
+            backend = init if method == "regressor" else make_backend(method, model)
+            start = time.perf_counter()
+            parts = []
+            for s in range(0, len(rows), args.batch):
+                part = obs.map(lambda t: t[s : s + args.batch])
+                params = init(part) if method == "regressor" else backend.fit(part, init(part))
+                with torch.no_grad():
+                    parts.append(params.pose(model).keypoints)
+            seconds = time.perf_counter() - start
+            errors = score(torch.cat(parts), truth, obs)
+            key = f"{init_name}+{method}" if method != "regressor" else f"{init_name} alone"
+            results[key] = {
+                "pa_mpjpe_mm": float(errors["pa_mpjpe_mm"].mean()), "mpjpe_mm": float(errors["mpjpe_mm"].mean()),
+                "reproj_px": float(errors["reproj_px"].mean()),
+                "pa_mpjpe_mm_good_detections": float(errors["pa_mpjpe_mm"][good].mean()),
+                "ms_per_person": 1000 * seconds / len(rows),
+            }  # fmt: skip
+            r = results[key]
+            print(f"{key:22s} PA-MPJPE {r['pa_mpjpe_mm']:6.1f} mm (good detections {r['pa_mpjpe_mm_good_detections']:6.1f}), "
+                  f"MPJPE {r['mpjpe_mm']:6.1f} mm, reprojection {r['reproj_px']:5.1f} px, {r['ms_per_person']:6.1f} ms/person")  # fmt: skip
+    if args.json:
+        write_json_atomic(args.json, {"detections": str(args.detections), "people": len(rows),
+                                      "good_detections": int(good.sum()), "results": results})  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

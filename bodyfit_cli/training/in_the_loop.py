@@ -1,0 +1,341 @@
+"""SPIN (Kolotouros, Pavlakos, Black, Daniilidis, ICCV 2019): the keypoint regressor trained with SMPLify in
+the loop, on detected people whose 3D truth nobody knows.
+
+The mocap-only regressor learned from synthetic views of the body model's own landmarks; a real detector
+puts its points a little elsewhere and fails in its own ways. Here it learns from the detector itself:
+
+    detections -> regressor -> SMPLify from its prediction -> best fit per person so far (`BestFits`)
+               -> the regressor learns to predict those fits (and keeps learning synthetic mocap views)
+
+SPIN counts on each helping the other: a better regressor starts SMPLify closer, a better fit teaches the
+regressor more. A fit is only learned from when it explains the keypoints (reprojection error below
+`max_error` of the person's size) with a plausible shape (|betas| at most `max_betas`). Each step also
+learns from `replay` kept fits of earlier steps (more learning per SMPLify fit, the costly part) and from
+the prediction's own reprojection onto the detections (SPIN's 2D keypoint loss). Like `training.networks`:
+seeded (epoch e's order and step i's batches come from the seed alone), checkpointed with the fits,
+resumable.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.errors import InputError
+from bodyfit_cli.evaluation.benchmark import score
+from bodyfit_cli.fitting.losses import reprojection_error_px
+from bodyfit_cli.fitting.priors import load_prior
+from bodyfit_cli.fitting.smplify import SMPLify, SMPLifyConfig
+from bodyfit_cli.fitting.types import BodyParams, Observations
+from bodyfit_cli.geometry.camera import project
+from bodyfit_cli.geometry.rotations import axis_angle_to_matrix
+from bodyfit_cli.io.atomic import atomic_path
+from bodyfit_cli.networks import state
+from bodyfit_cli.networks.regressor import KeypointRegressor
+from bodyfit_cli.networks.weights import build_network, read_network_file, save_network
+from bodyfit_cli.training.detections import DetectionSet
+from bodyfit_cli.training.networks import batch_seed, file_digest
+from bodyfit_cli.training.objectives import state_loss
+from bodyfit_cli.training.pose_data import VALIDATION_TRIALS, PoseDataset
+from bodyfit_cli.training.views import Batch, ViewSampler
+
+SEEN = 0.3  # a keypoint counts as detected at this confidence (as in `reprojection_error_px`)
+
+
+@dataclass
+class InTheLoopConfig:
+    """Everything an in-the-loop run depends on besides its files; stored with the weights."""
+
+    epochs: int = 10
+    batch: int = 64  # detected people per step, each fitted by SMPLify
+    replay: int = 128  # people with a kept fit, drawn from all epochs' fits, learned from besides the batch
+    synthetic_batch: int = 128  # synthetic mocap views per step, so that the regressor keeps what it knew
+    lr: float = 1e-4
+    warmup: int = 20  # steps of linear warm-up: Adam's first steps would otherwise jolt the trained weights
+    fit_weight: float = 1.0  # state losses against the fits
+    detection_weight: float = 10.0  # the prediction's keypoints against the detections (box sizes)
+    synthetic_weight: float = 1.0
+    max_error: float = 0.04  # fits with a larger mean reprojection error (share of the box diagonal) are rejected
+    max_betas: float = 3.0  # ... and fits with a |beta| beyond this
+    min_keypoints: int = 8  # people with fewer detected keypoints are left out
+    smplify_iters: int = 60  # SMPLify's full stage (its torso stage runs a third of this)
+    shape_sigma: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 10  # steps
+    validation_views: int = 1024
+
+
+# What may differ between a checkpoint and the run resuming it: how long it runs and how it reports.
+RESUMABLE_CHANGES = {"epochs", "checkpoint_every", "validation_views"}
+
+
+class BestFits:
+    """Per detected person, the best acceptable fit seen so far (SPIN's fits dictionary).
+
+    A fit is acceptable when its mean reprojection error (share of the person's box diagonal) is at most
+    `max_error` and every |beta| at most `max_betas`; it replaces the kept one only when its error is lower.
+    People without an acceptable fit yet have error inf and are not learned from.
+    """
+
+    def __init__(self, size: int, num_betas: int, max_error: float, max_betas: float) -> None:
+        self.params = torch.zeros(size, 3 + 69 + num_betas + 3)
+        self.error = torch.full((size,), math.inf)
+        self.max_error, self.max_betas = max_error, max_betas
+
+    def acceptable(self, params: BodyParams, error: torch.Tensor) -> torch.Tensor:
+        return (error <= self.max_error) & (params.betas.abs().amax(-1) <= self.max_betas) & error.isfinite()
+
+    def update(self, index: torch.Tensor, params: BodyParams, error: torch.Tensor) -> tuple[int, int]:
+        """Offer fits for people `index`; returns (accepted: kept as the new best, rejected: unacceptable)."""
+        params, error = params.map(lambda t: t.detach().cpu()), error.detach().cpu()
+        ok = self.acceptable(params, error)
+        better = ok & (error < self.error[index])
+        self.params[index[better]] = params.flatten()[better]
+        self.error[index[better]] = error[better]
+        return int(better.sum()), int((~ok).sum())
+
+    def has_fit(self, index: torch.Tensor) -> torch.Tensor:
+        return self.error[index].isfinite()
+
+    def get(self, index: torch.Tensor) -> BodyParams:
+        return BodyParams.unflatten(self.params[index].clone())
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"params": self.params, "error": self.error}
+
+    def load_state_dict(self, saved: dict[str, torch.Tensor]) -> None:
+        self.params, self.error = saved["params"].clone(), saved["error"].clone()
+
+
+def usable_rows(data: DetectionSet, min_keypoints: int) -> np.ndarray:
+    """Rows with at least `min_keypoints` detected keypoints: fewer do not constrain a body."""
+    return np.flatnonzero((data.keypoints[..., 2] >= SEEN).sum(-1) >= min_keypoints)
+
+
+def fit_targets(model: BodyModel, fits: BodyParams, obs: Observations) -> Batch:
+    """The fits as a training `Batch`, so `state_loss` compares predictions with them as with synthetic truth."""
+    box = state.person_box(obs)
+    rotations = axis_angle_to_matrix(torch.cat([fits.global_orient[:, None], fits.body_pose], 1))
+    body = fits.pose(model)
+    return Batch(
+        obs=obs, box=box, features=state.keypoint_features(obs, box), rotations=rotations, betas=fits.betas,
+        keypoints=body.keypoints, joints=body.joints, state=state.encode(model, fits, box),
+    )  # fmt: skip
+
+
+def detection_loss(model: BodyModel, x: torch.Tensor, target: Batch) -> torch.Tensor:
+    """(B,) confidence-weighted mean distance of the prediction's projected keypoints to the detections, in
+    box sizes (SPIN's 2D keypoint loss, with the detections in place of annotations)."""
+    body = state.pose(model, state.decode(x, target.box))
+    uv = project(body.keypoints, target.obs.focal, target.obs.center)
+    conf = target.obs.keypoints[..., 2]
+    dist = (uv - target.obs.keypoints[..., :2]).norm(dim=-1) / target.box.size[:, None]
+    return (conf * dist).sum(-1) / conf.sum(-1).clamp(min=1e-6)
+
+
+@torch.no_grad()
+def validate(net: KeypointRegressor, model: BodyModel, sampler: ViewSampler, views: int, seed: int) -> dict[str, float]:
+    """PA-MPJPE and MPJPE (mm, limb keypoints) on fixed synthetic views of the validation poses, as the
+    mocap-only regressor is scored: what in-the-loop training must not forget."""
+    batch = sampler.sample(views, seed)
+    pred = state.pose(model, state.decode(net(batch.features), batch.box)).keypoints
+    return {k: float(v.mean()) for k, v in score(pred, batch.keypoints, batch.obs).items() if k != "reproj_px"}
+
+
+def load_start(path: Path, model: BodyModel) -> tuple[KeypointRegressor, dict]:
+    """The regressor to start from (normally the mocap-only one) and its file's contents."""
+    if not path.is_file():
+        raise InputError(f"no regressor to start from: {path} (train one with 'bodyfit train regressor', or give --start-from)")
+    try:
+        blob = read_network_file(path)
+        net = build_network(blob)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the same input error
+        raise InputError(f"cannot read regressor weights {path} ({type(e).__name__}: {e})") from None
+    if not isinstance(net, KeypointRegressor) or blob["architecture"].get("num_betas") != model.num_betas:
+        raise InputError(f"{path} does not hold regressor weights for body model '{model.name}'")
+    return net, blob
+
+
+class InTheLoopRun:
+    """One run's state: the network, its optimiser, the fits, the per-epoch counts and the step reached."""
+
+    def __init__(self, cfg: InTheLoopConfig, model: BodyModel, data: DetectionSet, net: KeypointRegressor) -> None:
+        self.cfg, self.model, self.data = cfg, model, data
+        self.device = model.v_template.device
+        self.net = net.to(self.device).train()
+        self.opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=1e-4)
+        self.rows = usable_rows(data, cfg.min_keypoints)
+        if len(self.rows) == 0:
+            raise InputError(f"no detected person has {cfg.min_keypoints} keypoints or more to fit")
+        self.fits = BestFits(len(data), model.num_betas, cfg.max_error, cfg.max_betas)
+        iters = cfg.smplify_iters
+        self.smplify = SMPLify(model, load_prior("gmm", self.device), SMPLifyConfig(torso_iters=max(1, iters // 3), full_iters=iters))
+        self.steps_per_epoch = -(-len(self.rows) // cfg.batch)
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+
+    def epoch_order(self, epoch: int) -> np.ndarray:
+        return self.rows[np.random.default_rng([self.cfg.seed, epoch]).permutation(len(self.rows))]
+
+    def train_step(self, sampler: ViewSampler) -> dict[str, float]:
+        """One step: predict a batch of detections, fit them, keep the best fits, learn from them (and from
+        `replay` more people's kept fits) and from mocap views."""
+        cfg, model = self.cfg, self.model
+        epoch, k = divmod(self.step, self.steps_per_epoch)
+        rows = torch.from_numpy(self.epoch_order(epoch)[k * cfg.batch : (k + 1) * cfg.batch])
+        obs = self.data.observations(rows, self.device)
+        with torch.no_grad():
+            box = state.person_box(obs)
+            start = state.to_params(model, state.decode(self.net(state.keypoint_features(obs, box)), box))
+            fitted = self.smplify.fit(obs, start)
+            error = reprojection_error_px(fitted.pose(model).keypoints, obs) / obs.scale
+        accepted, rejected = self.fits.update(rows, fitted, error)
+        learn = torch.cat([rows, self.replayed()])
+        learn = learn[self.fits.has_fit(learn)]
+        loss = torch.zeros((), device=self.device)
+        if len(learn):
+            obs = self.data.observations(learn, self.device)
+            with torch.no_grad():
+                target = fit_targets(model, self.fits.get(learn).map(lambda t: t.to(self.device)), obs)
+            x = self.net(target.features)
+            per_person, _ = state_loss(model, x, target)
+            if cfg.detection_weight:
+                per_person = per_person + cfg.detection_weight * detection_loss(model, x, target)
+            loss = loss + cfg.fit_weight * per_person.mean()
+        synthetic = sampler.sample(cfg.synthetic_batch, batch_seed(cfg.seed, self.step))
+        synthetic_loss, _ = state_loss(model, self.net(synthetic.features), synthetic)
+        loss = loss + cfg.synthetic_weight * synthetic_loss.mean()
+        for group in self.opt.param_groups:
+            group["lr"] = cfg.lr * min(1.0, (self.step + 1) / max(cfg.warmup, 1))
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
+        self.opt.step()
+        self.count(epoch, len(rows), accepted, rejected)
+        self.step += 1
+        return {"loss": float(loss.detach()), "epoch": epoch, "learned": len(learn), **self.history[-1]}
+
+    def replayed(self) -> torch.Tensor:
+        """`replay` people drawn (seeded by the step) from those with a kept fit: more learning per SMPLify fit."""
+        known = torch.nonzero(self.fits.error.isfinite()).flatten()
+        if not self.cfg.replay or len(known) == 0:
+            return torch.zeros(0, dtype=torch.long)
+        gen = torch.Generator().manual_seed(batch_seed(self.cfg.seed, self.step))
+        return known[torch.randint(len(known), (self.cfg.replay,), generator=gen)]
+
+    def count(self, epoch: int, fitted: int, accepted: int, rejected: int) -> None:
+        """Per-epoch counts for the manifest: SMPLify fits made, accepted as new bests, rejected; and at the
+        epoch's end so far, how many people have a fit and its mean reprojection error."""
+        if len(self.history) <= epoch:
+            self.history.append({"epoch": epoch + 1, "fitted": 0, "accepted": 0, "rejected": 0})
+        entry = self.history[epoch]
+        entry["fitted"] += fitted
+        entry["accepted"] += accepted
+        entry["rejected"] += rejected
+        known = self.fits.error[self.fits.error.isfinite()]
+        entry["with_fit"] = int(known.numel())
+        entry["mean_error"] = round(float(known.mean()), 5) if known.numel() else math.nan
+
+    def save_checkpoint(self, path: Path, digests: list[str]) -> None:
+        with atomic_path(path) as tmp:
+            torch.save({
+                "config": asdict(self.cfg), "detections_sha256": digests, "net": self.net.state_dict(),
+                "optimizer": self.opt.state_dict(), "step": self.step, "fits": self.fits.state_dict(),
+                "history": self.history,
+            }, tmp)  # fmt: skip
+
+    def resume(self, path: Path, digests: list[str]) -> None:
+        saved = torch.load(path, map_location=self.device, weights_only=True)
+        ignore = RESUMABLE_CHANGES
+        same = {k: v for k, v in saved["config"].items() if k not in ignore} == {
+            k: v for k, v in asdict(self.cfg).items() if k not in ignore
+        }
+        if not same or saved["detections_sha256"] != digests:
+            raise InputError(f"{path} was made with another configuration or detections; delete it or train without --resume")
+        self.net.load_state_dict(saved["net"])
+        self.opt.load_state_dict(saved["optimizer"])
+        self.fits.load_state_dict({k: v.cpu() for k, v in saved["fits"].items()})
+        self.step, self.history = int(saved["step"]), saved["history"]
+
+
+def train_in_the_loop(
+    cfg: InTheLoopConfig, model: BodyModel, detections: Sequence[Path], data_path: Path, start_from: Path, out: Path,
+    checkpoint: Path, resume: bool, progress: Callable[[int, int, dict[str, float]], None] = lambda step, total, logs: None,
+) -> dict:  # fmt: skip
+    """Train from `start_from` on the detected people of `detections` (their truth, if any, is never read);
+    writes the weights with a manifest to `out` and returns the manifest."""
+    if not detections:
+        raise InputError("in-the-loop training needs at least one detection set (bodyfit train detect)")
+    sets = [DetectionSet.load(p) for p in detections]
+    digests = [file_digest(p) for p in detections]
+    data = DetectionSet.concatenate(sets)
+    train, val = PoseDataset.load(data_path).split()
+    if len(train) == 0 or len(val) == 0:
+        raise InputError(f"{data_path}: training needs poses both in and out of the validation trials {VALIDATION_TRIALS}")
+    torch.manual_seed(cfg.seed)
+    net, start = load_start(start_from, model)
+    run = InTheLoopRun(cfg, model, data, net)
+    if resume and checkpoint.is_file():
+        run.resume(checkpoint, digests)
+    sampler = ViewSampler(model, train, shape_sigma=cfg.shape_sigma)
+    total = cfg.epochs * run.steps_per_epoch
+    while run.step < total:
+        logs = run.train_step(sampler)
+        if run.step % cfg.checkpoint_every == 0 or run.step == total:
+            run.save_checkpoint(checkpoint, digests)
+        progress(run.step, total, logs)
+    scores = validate(run.net, model, ViewSampler(model, val, shape_sigma=cfg.shape_sigma), cfg.validation_views,
+                      batch_seed(cfg.seed + 1, 0))  # fmt: skip
+    manifest = {
+        "method": "in the loop (SPIN): SMPLify fits of detected people, mixed with synthetic mocap views",
+        "start_from": str(start_from), "start_from_sha256": file_digest(start_from),
+        "start_from_command": start.get("manifest", {}).get("command"),
+        "detections": [{"file": str(p), "sha256": d, "people": len(s)} for p, d, s in zip(detections, digests, sets)],
+        "people_used": len(run.rows), "steps": run.step, "epochs": run.history,
+        "data": str(data_path), "data_sha256": file_digest(data_path), "train_poses": len(train),
+        "validation_trials": list(VALIDATION_TRIALS), "validation_poses": len(val), "body_model": model.name,
+        "command": "bodyfit " + " ".join(sys.argv[1:]), "validation": scores, "torch": str(torch.__version__),
+    }  # fmt: skip
+    save_network(out, "regressor", run.net, {"kind": "regressor", "in_the_loop": asdict(cfg)}, manifest)
+    return manifest
+
+
+def run_in_the_loop(
+    cfg: InTheLoopConfig, detections: list[Path], data: Path, start_from: Path | None, out: Path | None,
+    checkpoint: Path | None, resume: bool, device: str, body_model: str, model_dir: Path | None, console: Console,
+) -> dict:  # fmt: skip
+    """`bodyfit train regressor --in-the-loop`: default files, a progress bar, a summary line."""
+    from bodyfit_cli.body.loaders import load_body_model
+    from bodyfit_cli.networks.weights import weights_file
+    from bodyfit_cli.pipeline import resolve_device
+    from bodyfit_cli.progress import progress_bar
+
+    start_from = start_from or weights_file("regressor", body_model)
+    out = out or weights_file("regressor_spin", body_model)
+    checkpoint = checkpoint or Path("data/checkpoints") / f"{out.stem}.ckpt"
+    model = BodyModel(load_body_model(body_model, model_dir)).to(resolve_device(device))
+    with progress_bar(console) as progress:
+        task = progress.add_task("in the loop", total=None)
+
+        def show(step: int, total: int, logs: dict[str, float]) -> None:
+            detail = (f"epoch {logs['epoch'] + 1}, loss {logs['loss']:.3f}, {logs['with_fit']} people with a fit "
+                      f"({logs['rejected']} fits rejected this epoch)")  # fmt: skip
+            progress.update(task, completed=step, total=total, description=f"in the loop: {detail}")
+
+        manifest = train_in_the_loop(cfg, model, detections, data, start_from, out, checkpoint, resume, show)
+    last = manifest["epochs"][-1] if manifest["epochs"] else {}
+    scores = manifest["validation"]
+    console.print(
+        f"regressor (in the loop, {manifest['people_used']} detected people, {last.get('with_fit', 0)} with an accepted "
+        f"fit): validation PA-MPJPE {scores['pa_mpjpe_mm']:.1f} mm, MPJPE {scores['mpjpe_mm']:.1f} mm "
+        f"({cfg.validation_views} synthetic views of the validation trials) -> {out}"
+    )
+    return manifest
