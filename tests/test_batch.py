@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -174,6 +175,45 @@ def test_ray_engine_without_ray_says_how_to_install(tree: Path, monkeypatch: pyt
     [line] = error_lines(run)
     assert "pip install 'bodyfit[ray]'" in line
     assert run.stdout == "" and not (tree / "N").exists()
+
+
+def test_unreachable_ray_address_fails_at_once_with_one_line(tree: Path) -> None:
+    """A cluster address nothing answers at (here a closed local port: the connection is refused): one error
+    line and the usage-error status at once, where Ray itself would retry for minutes without a word."""
+    pytest.importorskip("ray")
+    with socket.socket() as probe:  # a free port; nothing listens on it once closed
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    command = [sys.executable, "-m", "bodyfit_cli", "batch", str(tree / "in"), "--engine", "ray", "--address", address,
+               "--out", str(tree / "A"), *FAST]  # fmt: skip
+    started = time.monotonic()
+    run = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert time.monotonic() - started < 60  # mostly starting Python and importing torch and Ray
+    assert run.returncode == 2 and run.stdout == "", run.stderr
+    [line] = run.stderr.splitlines()
+    assert line.startswith("bodyfit: error: cannot reach the Ray cluster at " + address) and "refused" in line, line
+    assert not (tree / "A").exists()
+
+
+def test_ray_address_that_does_not_answer_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An address whose packets go nowhere (a firewall, a host that is down) gives up after the timeout."""
+    from bodyfit_cli.batch import ray_engine
+    from bodyfit_cli.errors import EngineError
+
+    asked = []
+
+    def silent(address: tuple[str, int], timeout: float) -> socket.socket:
+        asked.append((address, timeout))
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(ray_engine.socket, "create_connection", silent)
+    address = "ray://10.255.255.1:10001"
+    with pytest.raises(EngineError, match=f"cannot reach the Ray cluster at {address}: no answer within 30 s"):
+        ray_engine.check_reachable(address)
+    assert asked == [(("10.255.255.1", 10001), ray_engine.CONNECT_TIMEOUT_S)]
+    for left_to_ray in (None, "auto", "local", "not-an-address"):
+        ray_engine.check_reachable(left_to_ray)
+    assert len(asked) == 1
 
 
 def test_interrupted_run_leaves_only_finished_results_and_resumes(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import pytest
 import trimesh
 
 from bodyfit_cli.errors import DeviceError
-from bodyfit_cli.render import Camera, MeshToDraw, look_at_camera, overlay, render
+from bodyfit_cli.render import Camera, MeshToDraw, api, gl, look_at_camera, overlay, render
 from bodyfit_cli.render.api import SIDE_BACKGROUND
 
 # Off-centre principal point and unequal focals, so that a mix-up of any of them shows.
@@ -49,6 +49,10 @@ def half_extents(mask: np.ndarray) -> np.ndarray:
     """Half the width and height, in pixels, of the covered pixels of a mask."""
     v, u = np.nonzero(mask)
     return np.array([u.max() - u.min() + 1, v.max() - v.min() + 1]) / 2
+
+
+def two_shapes() -> list[MeshToDraw]:
+    return [sphere((0.0, 0.0, 3.0)), box((0.6, 1.4, 0.3), translation(0.5, 0.2, 3.5))]
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -130,6 +134,55 @@ def test_backends_agree(monkeypatch: pytest.MonkeyPatch) -> None:
             pytest.skip(f"no OpenGL context can be made here: {error}")
         masks[name] = alpha > 0.5
     assert iou(masks["software"], masks["pyrender"]) > 0.98
+
+
+def test_drawing_only_the_meshes_window_changes_no_pixel(backend: str) -> None:
+    """`render` draws the window the meshes can cover (a fraction of a video frame) and pastes it: the same
+    image as drawing the whole frame, up to a rounding step on an edge pixel or two."""
+    scene = two_shapes()
+    rgb, alpha = render(scene, CAMERA)
+    whole_rgb, whole_alpha = api._backend()(scene, CAMERA)  # the backend on the whole image
+    x0, y0, x1, y1 = api.render_window(scene, CAMERA)[0]
+    assert (x1 - x0) * (y1 - y0) < 0.25 * CAMERA.width * CAMERA.height
+    assert np.abs(rgb.astype(int) - whole_rgb).max() <= 1 and (rgb != whole_rgb).any(axis=2).sum() < 20
+    np.testing.assert_allclose(alpha, whole_alpha, atol=1 / 255)
+    assert whole_alpha[alpha == 0].max() == 0  # nothing drawn outside the window
+    # Off the image, or behind the camera: no window; reaching behind the camera: the whole image.
+    assert api.render_window([sphere((9.0, 0.0, 3.0))], CAMERA)[0] is None
+    assert api.render_window([sphere((0.0, 0.0, -3.0))], CAMERA)[0] is None
+    assert api.render_window([box((2.0, 0.1, 8.0), translation(0.0, 1.0, 2.0))], CAMERA)[0] == (0, 0, 640, 480)
+
+
+FRESH_SCRIPT = """
+import sys
+import numpy as np
+from test_render import CAMERA, two_shapes
+from bodyfit_cli.render import gl
+rgb, alpha = gl.render(two_shapes(), CAMERA)
+np.savez(sys.argv[1], rgb=rgb, alpha=alpha)
+"""
+
+
+def test_reused_renderer_draws_what_a_fresh_one_draws(backend: str, tmp_path: Path) -> None:
+    """The OpenGL backend keeps one renderer and one scene for the process and swaps the meshes in: a frame
+    drawn after others (other meshes, colours, image size) is the frame a new process's renderer draws.
+    (A second renderer cannot be made and dropped in one process: pyrender's cleanup ends EGL for all.)"""
+    if backend != "pyrender":
+        pytest.skip("the software renderer keeps nothing between calls")
+    scene = two_shapes()
+    first = gl.render(scene, CAMERA)
+    gl.render([sphere((0.2, 0.1, 2.0), color=(0.1, 0.9, 0.1))], Camera((300.0, 300.0), (100.0, 80.0), 200, 160))
+    again = gl.render(scene, CAMERA)
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(root / "tests")])}
+    done = subprocess.run([sys.executable, "-c", FRESH_SCRIPT, str(tmp_path / "fresh.npz")], env=env, cwd=root,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with np.load(tmp_path / "fresh.npz") as fresh:
+        np.testing.assert_array_equal(again[0], fresh["rgb"])
+        np.testing.assert_array_equal(again[1], fresh["alpha"])
+    np.testing.assert_array_equal(again[0], first[0])
+    assert again[1].sum() > 1000
 
 
 def test_overlay_keeps_the_photo_outside_the_meshes(backend: str) -> None:

@@ -8,20 +8,31 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import struct
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import torch
 
+from bodyfit_cli.detection.types import PersonKeypoints
 from bodyfit_cli.errors import InputError
+from bodyfit_cli.io.inputs import InputItem
 from bodyfit_cli.io.table import RowTable
 from bodyfit_cli.io.video import FrameRange, VideoReader
-from bodyfit_cli.video.pipeline import KEYPOINT_BETA, KEYPOINT_MIN_CUTOFF_HZ
+from bodyfit_cli.pipeline import ImagePipeline, Options
+from bodyfit_cli.video.people import VideoPeopleFinder
+from bodyfit_cli.video.pipeline import KEYPOINT_BETA, KEYPOINT_MIN_CUTOFF_HZ, TrackFit, VideoPipeline
+from bodyfit_cli.video.shape import ShapeAverage
 from bodyfit_cli.video.smoothing import OneEuroFilter
+from bodyfit_cli.video.stages import ahead
 from bodyfit_cli.video.tracking import Tracker
 from bodyfit_cli.vocabulary import KEYPOINT_NAMES
 
@@ -68,6 +79,15 @@ def files_under(root: Path) -> set[str]:
 
 def mtimes(root: Path) -> dict[str, int]:
     return {name: (root / name).stat().st_mtime_ns for name in files_under(root)}
+
+
+def read_frames(path: Path) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while (got := cap.read())[0]:
+        frames.append(got[1])
+    cap.release()
+    return frames
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -117,6 +137,137 @@ def test_tracker_keeps_ids_when_order_changes_and_retires_lost_tracks() -> None:
     for _ in range(3):
         tracker.update([[2, 0, 12, 20]])
     assert tracker.update([[52, 0, 62, 20], [2, 0, 12, 20]]) == [2, 0]  # track 1 ended: a new id
+
+
+def test_ahead_gives_the_same_items_in_order_from_another_thread() -> None:
+    threads = []
+
+    def items() -> Iterator[int]:
+        for i in range(50):
+            threads.append(threading.current_thread().name)
+            yield i
+
+    with ahead(items(), 3, name="maker") as made:
+        assert list(made) == list(range(50))
+    assert set(threads) == {"maker"}
+    with ahead(items(), 0) as made:  # 0: in line, in this thread
+        assert list(made) == list(range(50))
+    assert threads[-1] == threading.current_thread().name
+
+
+def test_ahead_overlaps_making_and_using() -> None:
+    """Six items taking 0.1 s to make and 0.1 s to use: 1.2 s one after the other, ~0.7 s side by side."""
+
+    def slow() -> Iterator[int]:
+        for i in range(6):
+            time.sleep(0.1)
+            yield i
+
+    started = time.perf_counter()
+    with ahead(slow(), 2) as made:
+        for _ in made:
+            time.sleep(0.1)
+    assert time.perf_counter() - started < 1.0
+
+
+def test_ahead_raises_the_makers_error_after_the_items_made_before_it() -> None:
+    def failing() -> Iterator[int]:
+        yield from range(3)
+        raise ValueError("frame 3 is corrupt")
+
+    got = []
+    with pytest.raises(ValueError, match="frame 3 is corrupt"), ahead(failing(), 2) as made:
+        for item in made:
+            got.append(item)
+    assert got == [0, 1, 2]
+
+
+def test_ahead_stops_the_maker_when_the_user_stops() -> None:
+    """An error (or Ctrl-C) in the loop: the maker stops within the item it is making, its cleanup runs, and
+    `ahead` returns only then (nothing is left reading a video about to be closed)."""
+    state = {"made": 0, "closed": False}
+
+    def endless() -> Iterator[int]:
+        try:
+            while True:
+                state["made"] += 1
+                yield state["made"]
+        finally:
+            state["closed"] = True
+
+    with pytest.raises(KeyboardInterrupt), ahead(endless(), 2, name="endless") as made:
+        for item in made:
+            if item == 5:
+                raise KeyboardInterrupt
+    assert state["closed"] and state["made"] <= 5 + 2 + 1
+    assert not [t for t in threading.enumerate() if t.name == "endless"]
+
+
+def test_shape_average_weighs_each_fit_by_how_well_the_person_was_seen() -> None:
+    shape = ShapeAverage()
+    assert shape.betas is None
+    shape.add(torch.tensor([1.0, 0.0]), 0.9)
+    shape.add(torch.tensor([3.0, 1.0]), 0.3)  # half cut off by the image border: counts a third as much
+    np.testing.assert_allclose(shape.betas.numpy(), [(0.9 * 1 + 0.3 * 3) / 1.2, 0.3 / 1.2])
+    for _ in range(98):
+        shape.add(torch.tensor([2.0, 2.0]), 0.9)
+    moved = shape.add(torch.tensor([4.0, 4.0]), 0.9) - shape.betas
+    assert moved.abs().max() == 0  # add returns the new mean
+    before = shape.betas.clone()
+    after = shape.add(torch.tensor([4.0, 4.0]), 0.9)
+    assert (after - before).abs().max() < 0.03  # after 100 frames, a deviation of 2 moves it by ~1/100 of that
+
+
+class FakeDetector:
+    """MediaPipe's detector in a clip where one person walks 10 px right per frame (frame i's image holds i).
+
+    Tracking mode finds nobody before frame 5, a wrong box in frame 5 (as it did on the sports2d demo), and
+    the person from frame 6 on; looked for in a box, the person is found when their centre is in it."""
+
+    can_track = True
+
+    def __init__(self) -> None:
+        self.tracked_frames: list[int] = []
+        self.searches = 0
+
+    @staticmethod
+    def person(box: tuple[float, float, float, float], score: float) -> PersonKeypoints:
+        return PersonKeypoints(np.zeros((len(KEYPOINT_NAMES), 3)), box, score, None)
+
+    @staticmethod
+    def box(i: int) -> tuple[float, float, float, float]:
+        return (100.0 + 10 * i, 100.0, 200.0 + 10 * i, 400.0)
+
+    def reset(self) -> None:
+        self.tracked_frames.clear()
+
+    def track(self, rgb: np.ndarray) -> PersonKeypoints | None:
+        i = int(rgb[0, 0, 0])
+        self.tracked_frames.append(i)
+        if i < 5:
+            return None
+        return self.person((150.0, 100.0, 400.0, 250.0) if i == 5 else self.box(i), 0.5)
+
+    def detect(self, rgb: np.ndarray) -> list[PersonKeypoints]:
+        self.searches += 1
+        return [self.person(self.box(int(rgb[0, 0, 0])), 0.9)]
+
+    def find_in(self, rgb: np.ndarray, box: tuple[float, float, float, float]) -> list[PersonKeypoints]:
+        x0, y0, x1, y1 = self.box(int(rgb[0, 0, 0]))
+        inside = box[0] < (x0 + x1) / 2 < box[2] and box[1] < (y0 + y1) / 2 < box[3]
+        return [self.person((x0, y0, x1, y1), 0.9)] if inside else []
+
+
+def test_people_are_followed_from_the_first_frame_and_tracking_mode_takes_over_once_it_agrees() -> None:
+    detector = FakeDetector()
+    finder = VideoPeopleFinder(detector, max_people=1)  # type: ignore[arg-type]
+    finder.reset()
+    found = [finder.find(np.full((2, 2, 3), i, np.uint8)) for i in range(12)]
+    assert [len(people) for people in found] == [1] * 12
+    assert [people[0].bbox for people in found] == [detector.box(i) for i in range(12)]  # never the wrong box
+    # Our estimate (score 0.9) until tracking mode agrees with it (frame 6); tracking mode's (0.5) after that.
+    assert [people[0].score for people in found] == [0.9] * 7 + [0.5] * 5
+    assert detector.tracked_frames == list(range(12)) and detector.searches == 1  # one full search
 
 
 def test_row_table_writes_an_npz_of_its_rows(tmp_path: Path) -> None:
@@ -179,6 +330,83 @@ def test_reader_errors(clips: Path) -> None:
             VideoReader(clips / name)
 
 
+# --- the pipeline in this process ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lgd_video(tmp_path_factory: pytest.TempPathFactory) -> VideoPipeline:
+    opts = Options(method="lgd", out=tmp_path_factory.mktemp("lgd"), device="cpu", render=False, max_people=1)
+    return VideoPipeline(ImagePipeline(opts), FrameRange(), mesh_every=5)
+
+
+@pytest.mark.parametrize("render", [False, True], ids=["no-render", "overlay"])
+def test_stages_running_ahead_give_the_results_of_one_after_the_other(clips: Path, lgd_video, render: bool) -> None:
+    """People found in a thread of their own while the last frame is fitted (and, with the overlay, fitted in
+    another while the last one is drawn): the same JSONL, table and tracks as every stage in turn."""
+    lgd_video.opts.render = render
+    results = {}
+    try:
+        for frames_ahead in (0, 4):
+            lgd_video.frames_ahead = frames_ahead
+            summary = lgd_video.run(InputItem(clips / "clip.mp4", Path(f"ahead{frames_ahead}{render}/clip.mp4")))
+            with np.load(summary["outputs"]["npz"]) as npz:
+                table = {k: npz[k] for k in npz.files}
+            jsonl = Path(summary["outputs"]["jsonl"]).read_text().replace(f"ahead{frames_ahead}", "ahead")
+            results[frames_ahead] = summary, jsonl, table
+    finally:
+        lgd_video.opts.render = False
+    (serial, serial_jsonl, serial_table), (ahead_, ahead_jsonl, ahead_table) = results[0], results[4]
+    assert serial["frames"] == ahead_["frames"] == FRAMES and serial["tracks"] == ahead_["tracks"]
+    assert ahead_jsonl == serial_jsonl  # byte for byte
+    assert serial_table.keys() == ahead_table.keys()
+    for key, values in serial_table.items():
+        np.testing.assert_array_equal(ahead_table[key], values, err_msg=key)
+    assert [len(line["people"]) for line in map(json.loads, serial_jsonl.splitlines())] == [1] * FRAMES
+    if render:
+        overlays = [read_frames(Path(results[k][0]["outputs"]["overlay"])) for k in (0, 4)]
+        assert len(overlays[0]) == FRAMES and all(np.array_equal(a, b) for a, b in zip(*overlays))
+
+
+def test_an_error_finding_people_reaches_the_caller_and_leaves_nothing(
+    clips: Path, lgd_video, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    finder = lgd_video.finder()
+    find, calls = finder.find, []
+
+    def failing(rgb: np.ndarray) -> list[PersonKeypoints]:
+        calls.append(1)
+        if len(calls) == 5:
+            raise RuntimeError("the detector broke")
+        return find(rgb)
+
+    monkeypatch.setattr(finder, "find", failing)
+    lgd_video.frames_ahead = 4
+    with pytest.raises(RuntimeError, match="the detector broke"):
+        lgd_video.run(InputItem(clips / "clip.mp4", Path("broken/clip.mp4")))
+    assert files_under(lgd_video.opts.out / "broken") == set()  # no result, no temporary
+    assert not [t for t in threading.enumerate() if t.name == "bodyfit-find"]
+
+
+def test_a_track_has_one_shape_and_the_body_keeps_its_place(clips: Path, lgd_video) -> None:
+    """A fit gets its track's shape (the score-weighted mean of the track's fits): pose and pelvis stay as
+    fitted, the body is re-posed with that shape."""
+    with VideoReader(clips / "clip.mp4") as video:
+        rgb = next(video.frames(FrameRange())).rgb
+    image = lgd_video.image
+    [person] = image.detect(rgb, InputItem(clips / "clip.png", Path("clip.png")))
+    fitted = image.fit([person], rgb.shape[1], rgb.shape[0])
+    track = TrackFit()
+    earlier = fitted.params.betas[0] + 0.5
+    track.shape.add(earlier, 3 * person.score)  # as if seen in three earlier frames
+    settled = lgd_video.with_track_shapes(fitted, [track])
+    expected = (3 * earlier + fitted.params.betas[0]) / 4
+    np.testing.assert_allclose(settled.params.betas[0].numpy(), expected.numpy(), atol=1e-6)
+    np.testing.assert_allclose(settled.body.joints[:, 0].numpy(), fitted.body.joints[:, 0].numpy(), atol=1e-5)
+    assert torch.equal(settled.params.body_pose, fitted.params.body_pose)
+    limbs = (settled.body.joints - fitted.body.joints).norm(dim=-1)
+    assert 0.001 < limbs.max() < 0.1  # another shape moves the joints a little, not the body
+
+
 # --- the CLI ------------------------------------------------------------------------------------
 
 
@@ -217,6 +445,9 @@ def test_video_results_follow_contract(clips: Path, first_run) -> None:
     betas = np.array([line["people"][0]["betas"] for line in lines])
     depth = np.array([line["people"][0]["translation"][2] for line in lines])
     assert np.abs(np.diff(betas, axis=0)).max() < 0.5 and np.abs(np.diff(depth)).max() < 0.1
+    # The track's shape settles (video/shape.py): late frames move it by a fraction of what early ones do.
+    steps = np.abs(np.diff(betas, axis=0)).max(axis=1)
+    assert steps[-5:].max() < 0.015 and steps[-5:].max() < steps[:3].max() / 4
 
 
 def test_npz_is_a_table_of_the_same_values(clips: Path, first_run) -> None:
@@ -302,3 +533,28 @@ def test_truncated_clip_keeps_the_frames_that_decode(clips: Path) -> None:
     lines = read_jsonl(clips / "T" / "truncated.jsonl")
     assert 0 < len(lines) == summary["frames"] < 8 and "decode_error" in summary
     assert all(len(line["people"]) == 1 for line in lines)
+
+
+def test_ctrl_c_during_a_clip_stops_at_once_and_leaves_nothing(tmp_path: Path) -> None:
+    """SIGINT while frames are being drawn (the next ones fitted and found in two other threads): the run stops
+    within seconds, quietly, and leaves no result and no temporary, so the next run redoes the clip."""
+    write_clip(tmp_path / "long.mp4", frames=60)
+    # With the overlay: three threads to stop.
+    command = [sys.executable, "-m", "bodyfit_cli", "video", "long.mp4", "--out", "O", "--method", "lgd",
+               "--max-people", "1"]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "BODYFIT_MODEL_DIR"}
+    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def lines_written() -> int:
+        return sum(p.read_text().count("\n") for p in (tmp_path / "O").glob(".long.tmp-*.jsonl"))
+
+    deadline = time.monotonic() + 240
+    while lines_written() < 3 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[1]  # mid-clip
+    proc.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    _, stderr = proc.communicate(timeout=60)
+    assert time.monotonic() - sent < 10
+    assert proc.returncode != 0 and "Traceback" not in stderr, stderr
+    assert files_under(tmp_path / "O") == set()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
 INSTALL_HINT = "--engine ray needs Ray, which is not installed: pip install 'bodyfit[ray]'"
+# Seconds a cluster at `--address` has to take a connection; Ray itself retries for minutes, silently.
+CONNECT_TIMEOUT_S = 30.0
 log = logging.getLogger("bodyfit")
 
 
@@ -90,6 +93,7 @@ class RayEngine:
     def connect(self, ray: ModuleType) -> None:
         """Attach quietly: Ray's own logs and the workers' output would break the one-line-per-input stderr
         (--debug shows them)."""
+        check_reachable(self.address or os.environ.get("RAY_ADDRESS"))
         try:
             ray.init(address=self.address, logging_level=logging.INFO if self.debug else logging.ERROR,
                      log_to_driver=self.debug)  # fmt: skip
@@ -122,6 +126,23 @@ class RayEngine:
                 raise e.cause from None
             raise
         return actors
+
+
+def check_reachable(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Fail with one line when the cluster at `address` (`HOST:PORT` or `ray://HOST:PORT`) does not take a
+    connection within `timeout` seconds, or refuses it; `auto`, None and what is not HOST:PORT are Ray's to
+    resolve (and to reject)."""
+    if not address:
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except TimeoutError as e:
+        raise EngineError(f"cannot reach the Ray cluster at {address}: no answer within {timeout:g} s") from e
+    except OSError as e:  # refused, unknown host, no route
+        raise EngineError(f"cannot reach the Ray cluster at {address}: {e.strerror or e}") from e
 
 
 def dispatch(ray: ModuleType, actors: list[Any], items: list[InputItem]) -> Iterator[Outcome]:

@@ -12,7 +12,7 @@ import numpy as np
 
 from bodyfit_cli.errors import DeviceError
 from bodyfit_cli.render import gl, software
-from bodyfit_cli.render.scene import Camera, MeshToDraw
+from bodyfit_cli.render.scene import NEAR, Camera, MeshToDraw
 
 Backend = Callable[[list[MeshToDraw], Camera], tuple[np.ndarray, np.ndarray]]
 
@@ -26,6 +26,8 @@ _FILL = 0.9
 _FOCAL_PER_PIXEL = 2.0
 # Azimuth of look_at_camera's views, degrees about the body's vertical axis from its front.
 _VIEW_AZIMUTH = {"front": 0.0, "three_quarter": 45.0, "side": 90.0}
+# Pixels drawn around the box of the meshes' projected vertices: edges, smoothed, reach past it.
+_WINDOW_MARGIN = 2
 
 _noticed = False
 log = logging.getLogger("bodyfit")  # `--quiet` silences notices through this logger
@@ -38,9 +40,31 @@ def render(meshes: list[MeshToDraw], camera: Camera, pose: np.ndarray | None = N
         camera frame (a side view, a body model in its own frame).
     Alpha is 1 where a mesh covers the pixel (fractional on edges the OpenGL backend smooths).
     """
+    rgb = np.zeros((camera.height, camera.width, 3), np.uint8)
+    alpha = np.zeros((camera.height, camera.width), np.float32)
+    window, drawn_rgb, drawn_alpha = render_window(meshes, camera, pose)
+    if window is not None:
+        x0, y0, x1, y1 = window
+        rgb[y0:y1, x0:x1], alpha[y0:y1, x0:x1] = drawn_rgb, drawn_alpha
+    return rgb, alpha
+
+
+def render_window(
+    meshes: list[MeshToDraw], camera: Camera, pose: np.ndarray | None = None
+) -> tuple[tuple[int, int, int, int] | None, np.ndarray, np.ndarray]:
+    """As `render`, drawing only the window of the image the meshes can cover: (window, rgb, alpha)
+    with window (x0, y0, x1, y1) in pixels and the images of its size; None and empty images when
+    nothing is in view. A person covers a small part of a video frame, and every per-pixel step
+    (rasterising, reading back, blending) then costs that part only; the pixels are those of `render`."""
     if pose is not None:
         meshes = [replace(m, vertices=m.vertices @ pose[:3, :3].T + pose[:3, 3]) for m in meshes]
-    return _backend()(meshes, camera)
+    window = _window(meshes, camera)
+    if window is None:
+        return None, np.zeros((0, 0, 3), np.uint8), np.zeros((0, 0), np.float32)
+    x0, y0, x1, y1 = window
+    (fx, fy), (cx, cy) = camera.focal, camera.center
+    rgb, alpha = _backend()(meshes, Camera((fx, fy), (cx - x0, cy - y0), x1 - x0, y1 - y0))
+    return window, rgb, alpha
 
 
 def overlay(image: np.ndarray, meshes: list[MeshToDraw], camera: Camera, side_view: bool = True) -> np.ndarray:
@@ -52,8 +76,7 @@ def overlay(image: np.ndarray, meshes: list[MeshToDraw], camera: Camera, side_vi
     """
     if image.dtype != np.uint8 or image.shape != (camera.height, camera.width, 3):
         raise ValueError(f"image must be uint8 ({camera.height}, {camera.width}, 3), got {image.dtype} {image.shape}")
-    rgb, alpha = render(meshes, camera)
-    front = _blend(image, rgb, OVERLAY_OPACITY * alpha)
+    front = _blend_window(image, *render_window(meshes, camera), OVERLAY_OPACITY)
     if not side_view:
         return front
     background = np.empty_like(image)
@@ -62,8 +85,16 @@ def overlay(image: np.ndarray, meshes: list[MeshToDraw], camera: Camera, side_vi
     if not vertices:
         return np.concatenate([front, background], axis=1)
     quarter_turn = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])
-    side_rgb, side_alpha = render(meshes, camera, _framing_pose(np.concatenate(vertices), quarter_turn, camera))
-    return np.concatenate([front, _blend(background, side_rgb, side_alpha)], axis=1)
+    pose = _framing_pose(np.concatenate(vertices), quarter_turn, camera)
+    return np.concatenate([front, _blend_window(background, *render_window(meshes, camera, pose))], axis=1)
+
+
+def prepare() -> None:
+    """Set the renderer up now rather than at the first picture: OpenGL's context, or the software
+    renderer with its one-line notice. A video's frames are drawn while another thread runs MediaPipe,
+    which silences stderr at times, so the notice is given before that thread starts."""
+    triangle = MeshToDraw(np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 0.0, 1.0]]), np.array([[0, 1, 2]]))
+    _backend()([triangle], Camera((4.0, 4.0), (2.0, 2.0), 4, 4))
 
 
 def look_at_camera(meshes: list[MeshToDraw], width: int, height: int, view: str = "front") -> tuple[Camera, np.ndarray]:
@@ -106,6 +137,37 @@ def _blend(base: np.ndarray, top: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """base * (1 - weight) + top * weight per pixel; where weight is 0 the result is base exactly."""
     w = weight[..., None]
     return np.round(base * (1 - w) + top * w).astype(np.uint8)
+
+
+def _blend_window(
+    base: np.ndarray, window: tuple[int, int, int, int] | None, top: np.ndarray, alpha: np.ndarray, opacity: float = 1.0
+) -> np.ndarray:
+    """A copy of `base` with `render_window`'s drawing blended over its window, `opacity` times its alpha."""
+    out = base.copy()
+    if window is not None:
+        x0, y0, x1, y1 = window
+        out[y0:y1, x0:x1] = _blend(base[y0:y1, x0:x1], top, opacity * alpha)
+    return out
+
+
+def _window(meshes: list[MeshToDraw], camera: Camera) -> tuple[int, int, int, int] | None:
+    """The pixels the meshes can cover, (x0, y0, x1, y1) within the image: the box of their projected
+    vertices and a margin for antialiased edges. None when nothing is in front of the camera; the whole
+    image when a mesh reaches behind the near plane, where its projection has no bound."""
+    drawn = [m.vertices for m in meshes if len(m.faces)]
+    if not drawn:
+        return None
+    points = np.concatenate(drawn)
+    in_front = points[:, 2] > NEAR
+    if not in_front.any():
+        return None
+    if not in_front.all():
+        return 0, 0, camera.width, camera.height
+    uv = camera.project(points)
+    (u0, v0), (u1, v1) = np.floor(uv.min(axis=0)), np.ceil(uv.max(axis=0))
+    x0, y0 = max(0, int(u0) - _WINDOW_MARGIN), max(0, int(v0) - _WINDOW_MARGIN)
+    x1, y1 = min(camera.width, int(u1) + _WINDOW_MARGIN + 1), min(camera.height, int(v1) + _WINDOW_MARGIN + 1)
+    return (x0, y0, x1, y1) if x0 < x1 and y0 < y1 else None
 
 
 def _backend() -> Backend:

@@ -1,8 +1,9 @@
 """OpenGL renderer: pyrender, headless through EGL when there is no display.
 
-One offscreen renderer, hence one GL context, serves the whole process and is resized when the
-image size changes (which only reallocates its framebuffers): a context costs far more than a
-frame, and a video is thousands of frames of one size.
+One offscreen renderer, hence one GL context, serves the whole process, and one scene with its lights
+and camera: each call only swaps the meshes in and sets the camera. A context costs far more than a
+frame, and a video is thousands of frames of one size; the viewport is resized when the image size
+changes (which only reallocates its framebuffers).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ class GLUnavailable(Exception):
 
 
 class _Context:
-    """The process's one renderer, and whether OpenGL turned out to work here.
+    """The process's one renderer and scene, and whether OpenGL turned out to work here.
 
     A failure before the first frame ever drawn means OpenGL does not work on this machine, and is
     remembered so that later calls do not retry the slow setup; a failure after it is a bug and
@@ -35,9 +36,12 @@ class _Context:
 
     def __init__(self) -> None:
         self._renderer: Any = None
+        self._scene: Any = None
+        self._camera: Any = None
+        self._materials: dict[tuple[float, ...], Any] = {}  # one per colour, made once
         self._failure: str | None = None
         self._drawn = False
-        self._lock = threading.Lock()  # a GL context is current in one thread at a time
+        self._lock = threading.Lock()  # one frame at a time through the one context and scene
 
     def render(self, meshes: list[MeshToDraw], camera: Camera) -> tuple[np.ndarray, np.ndarray]:
         with self._lock:
@@ -47,22 +51,53 @@ class _Context:
                 pyrender = _import_pyrender()
                 if self._renderer is None:
                     self._renderer = pyrender.OffscreenRenderer(camera.width, camera.height)
+                    self._scene, self._camera = _empty_scene(pyrender)
             except Exception as error:
                 raise self._unavailable(error) from error
-            scene = _scene(pyrender, meshes, camera)
-            self._renderer.viewport_width, self._renderer.viewport_height = camera.width, camera.height
             try:
-                rgba, _ = self._renderer.render(scene, flags=pyrender.RenderFlags.RGBA)
-            except Exception as error:
-                if self._drawn:
-                    raise
-                raise self._unavailable(error) from error
+                self._set_scene(pyrender, meshes, camera)
+                self._renderer.viewport_width, self._renderer.viewport_height = camera.width, camera.height
+                try:
+                    rgba, _ = self._renderer.render(self._scene, flags=pyrender.RenderFlags.RGBA)
+                except Exception as error:
+                    if self._drawn:
+                        raise
+                    raise self._unavailable(error) from error
+            finally:  # this call's meshes out again; their GL buffers are freed at the next render
+                for node in list(self._scene.mesh_nodes):
+                    self._scene.remove_node(node)
             self._drawn = True
         alpha = rgba[..., 3].astype(np.float32) / 255
         # Multisampled edges come back blended with the transparent black background.
         covered = alpha[..., None] > 0
-        straight = np.divide(rgba[..., :3], alpha[..., None], out=np.zeros(alpha.shape + (3,)), where=covered)
+        straight = np.zeros(alpha.shape + (3,), np.float32)
+        np.divide(rgba[..., :3], alpha[..., None], out=straight, where=covered)
         return np.clip(np.round(straight), 0, 255).astype(np.uint8), alpha
+
+    def _set_scene(self, pyrender: ModuleType, meshes: list[MeshToDraw], camera: Camera) -> None:
+        """This call's meshes into the scene, and the camera set to `camera`."""
+        for mesh in meshes:
+            if len(mesh.faces) == 0:
+                continue
+            vertices = mesh.vertices * _CV_TO_GL
+            primitive = pyrender.Primitive(
+                positions=vertices.astype(np.float32), normals=vertex_normals(vertices, mesh.faces),
+                indices=mesh.faces, material=self._material(pyrender, mesh.color),
+            )  # fmt: skip
+            self._scene.add(pyrender.Mesh([primitive]))
+        (fx, fy), (cx, cy) = camera.focal, camera.center
+        # pyrender counts pixels from their corner, OpenCV from their centre.
+        self._camera.fx, self._camera.fy, self._camera.cx, self._camera.cy = fx, fy, cx + 0.5, cy + 0.5
+        self._camera.zfar = max([2 * NEAR] + [1.5 * m.vertices[:, 2].max() for m in meshes if len(m.vertices)])
+
+    def _material(self, pyrender: ModuleType, color: tuple[float, float, float]) -> Any:
+        key = tuple(float(c) for c in color)
+        if key not in self._materials:
+            # The shader works on linear colours and gamma-encodes its output.
+            self._materials[key] = pyrender.MetallicRoughnessMaterial(
+                baseColorFactor=(*(np.asarray(key) ** GAMMA), 1.0), metallicFactor=0.0, roughnessFactor=0.6
+            )
+        return self._materials[key]
 
     def _unavailable(self, error: Exception) -> GLUnavailable:
         self._failure = " ".join(f"{type(error).__name__}: {error}".split())[:200]
@@ -77,6 +112,18 @@ def render(meshes: list[MeshToDraw], camera: Camera) -> tuple[np.ndarray, np.nda
     return _CONTEXT.render(meshes, camera)
 
 
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(V, 3) float32 unit normals of a smooth surface: at each vertex, the mean of its faces' normals
+    weighted by their areas (the sum of the faces' cross products)."""
+    tri = vertices[faces]
+    face_normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    summed = np.stack(
+        [np.bincount(faces.reshape(-1), np.repeat(face_normals[:, k], 3), len(vertices)) for k in range(3)], axis=1
+    )
+    length = np.linalg.norm(summed, axis=1, keepdims=True)
+    return (summed / np.maximum(length, 1e-12)).astype(np.float32)
+
+
 def _import_pyrender() -> ModuleType:
     """pyrender, told to use EGL (no window system needed) when there is no display to open."""
     if not os.environ.get("DISPLAY"):
@@ -86,23 +133,13 @@ def _import_pyrender() -> ModuleType:
     return pyrender
 
 
-def _scene(pyrender: ModuleType, meshes: list[MeshToDraw], camera: Camera) -> Any:
+def _empty_scene(pyrender: ModuleType) -> tuple[Any, Any]:
+    """A scene with the shared lights and a camera to set per call, and that camera."""
     scene = pyrender.Scene(bg_color=(0.0, 0.0, 0.0, 0.0), ambient_light=(AMBIENT, AMBIENT, AMBIENT))
-    for mesh in meshes:
-        if len(mesh.faces) == 0:
-            continue
-        # The shader works on linear colours and gamma-encodes its output.
-        material = pyrender.MetallicRoughnessMaterial(
-            baseColorFactor=(*(np.asarray(mesh.color) ** GAMMA), 1.0), metallicFactor=0.0, roughnessFactor=0.6
-        )
-        shape = trimesh.Trimesh(mesh.vertices * _CV_TO_GL, mesh.faces, process=False)
-        scene.add(pyrender.Mesh.from_trimesh(shape, material=material, smooth=True))
-    (fx, fy), (cx, cy) = camera.focal, camera.center
-    far = max([2 * NEAR] + [1.5 * m.vertices[:, 2].max() for m in meshes if len(m.vertices)])
-    # pyrender counts pixels from their corner, OpenCV from their centre.
-    scene.add(pyrender.IntrinsicsCamera(fx, fy, cx + 0.5, cy + 0.5, znear=NEAR, zfar=far))
+    camera = pyrender.IntrinsicsCamera(1.0, 1.0, 0.0, 0.0, znear=NEAR, zfar=2 * NEAR)
+    scene.add(camera)
     for direction, strength in LIGHTS:
         # A directional light shines along its node's -z; the shader divides diffuse light by pi.
         pose = trimesh.geometry.align_vectors([0.0, 0.0, -1.0], np.asarray(direction) * _CV_TO_GL)
         scene.add(pyrender.DirectionalLight(intensity=strength * np.pi), pose=pose)
-    return scene
+    return scene, camera

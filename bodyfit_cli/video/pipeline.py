@@ -1,9 +1,14 @@
 """The path of one clip, frame by frame: decode -> find people -> track -> smooth -> fit, warm-started
-from the same person's last frame -> export (JSON Lines, table rows, meshes) -> render.
+from the same person's last frame, with their track's shape (video/shape.py) -> export (JSON Lines,
+table rows, meshes) -> render.
 
-Everything streams: one frame in memory, JSONL lines and table rows written as they come. Every
-output is written under a temporary name and renamed only when the clip is done, the `.jsonl`
-last: its presence marks the clip as finished, so an interrupted run leaves nothing that looks done.
+The first four stages run in a thread of their own a few frames ahead of the others (video/stages.py),
+so a frame's people are found while the last frame's are fitted; with the overlay, fitting too runs
+ahead of exporting and rendering. The results are those of running the stages one after the other.
+
+Everything streams: a few frames in memory, JSONL lines and table rows written as they come. Every
+output is written under a temporary name and renamed only when the clip is done, the `.jsonl` last: its
+presence marks the clip as finished, so an interrupted run leaves nothing that looks done.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import json
 import math
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bodyfit_cli.body.model import BodyOutput
 from bodyfit_cli.detection.types import PersonKeypoints
 from bodyfit_cli.fitting.init import place
 from bodyfit_cli.fitting.types import BodyParams, Observations
@@ -37,7 +43,9 @@ from bodyfit_cli.pipeline import (
     person_records,
 )
 from bodyfit_cli.video.people import VideoPeopleFinder
+from bodyfit_cli.video.shape import ShapeAverage
 from bodyfit_cli.video.smoothing import OneEuroFilter
+from bodyfit_cli.video.stages import ahead
 from bodyfit_cli.video.tracking import Tracker
 
 # One-Euro settings for 2D keypoints in units of the image diagonal: at rest a 0.5 Hz cutoff divides
@@ -46,28 +54,43 @@ from bodyfit_cli.video.tracking import Tracker
 KEYPOINT_MIN_CUTOFF_HZ = 0.5
 KEYPOINT_BETA = 10.0
 
+# Frames whose people are found ahead of the one being fitted: enough to ride out a slow frame (a full
+# search for new people), few enough that their images take little memory.
+FRAMES_AHEAD = 4
+
 ProgressFn = Callable[[int, int], None]  # (frames done, frames in total)
 
 
 @dataclass
-class Track:
-    """What a person's next frame starts from: their last fit and their keypoint filter."""
+class Found:
+    """A frame with its people found, tracked and smoothed: what fitting starts from."""
+
+    frame: Frame
+    people: list[PersonKeypoints]  # ordered by track id
+    ids: list[int]  # their track ids
+    live: frozenset[int]  # the tracks not ended by this frame
+    seconds: dict[str, float]  # time spent on it, per stage ("decode", "detect", then "fit")
+
+
+@dataclass
+class TrackFit:
+    """What a person's next frame starts from: their last fit (with the track's shape) and that shape."""
 
     params: BodyParams | None = None
-    keypoint_filter: OneEuroFilter = field(
-        default_factory=lambda: OneEuroFilter(KEYPOINT_MIN_CUTOFF_HZ, KEYPOINT_BETA)
-    )
+    shape: ShapeAverage = field(default_factory=ShapeAverage)
 
 
 @dataclass
 class Clip:
-    """The state of the clip being processed."""
+    """The state of the clip being processed: the finding stage's (tracker, keypoint filters, frames per
+    track) and the fitting stage's (each track's fit), each used by one thread."""
 
     width: int
     height: int
     tracker: Tracker = field(default_factory=Tracker)
-    tracks: dict[int, Track] = field(default_factory=dict)
+    filters: dict[int, OneEuroFilter] = field(default_factory=dict)
     frames_per_track: Counter = field(default_factory=Counter)
+    fits: dict[int, TrackFit] = field(default_factory=dict)
 
 
 def clip_result_path(opts: Options, item: InputItem) -> Path:
@@ -90,12 +113,18 @@ def clip_outputs(opts: Options, mesh_every: int, item: InputItem) -> dict[str, s
 class VideoPipeline:
     """Fits clip after clip with the models of an `ImagePipeline` (loaded once per process)."""
 
-    def __init__(self, image: ImagePipeline, wanted: FrameRange, smooth: bool = True, mesh_every: int = 10) -> None:
+    def __init__(
+        self, image: ImagePipeline, wanted: FrameRange, smooth: bool = True, mesh_every: int = 10,
+        frames_ahead: int = FRAMES_AHEAD,
+    ) -> None:  # fmt: skip
+        """frames_ahead: how far finding people may run ahead of fitting them (0: one after the other, in
+        this thread)."""
         self.image = image
         self.opts = image.opts
         self.wanted = wanted
         self.smooth = smooth
         self.mesh_every = mesh_every
+        self.frames_ahead = frames_ahead
         self._finder: VideoPeopleFinder | None = None
 
     def result_path(self, item: InputItem) -> Path:
@@ -128,21 +157,30 @@ class VideoPipeline:
             meshes = stack.enter_context(atomic_dir(Path(paths["meshes"]))) if paths["meshes"] else None
             writer = None
             if paths["overlay"]:
+                from bodyfit_cli.render import prepare
+
+                prepare()  # here, before MediaPipe runs in the other thread and silences stderr at times
                 tmp = stack.enter_context(atomic_path(Path(paths["overlay"])))
                 writer = stack.enter_context(VideoWriter(tmp, video.fps, video.width, video.height))
             table = RowTable(self.result_path(item).parent)  # made by atomic_path above
             stack.callback(table.close)
+            # Threads stopped (and joined) first on the way out, before the outputs are dropped or renamed. Rendering
+            # stays in this thread, with the GL context; without it, fitting does too (exporting takes little).
+            finding = ahead(self.find_people(video, clip, finder), self.frames_ahead, "bodyfit-find")
+            found_frames = stack.enter_context(finding)
+            fitting = ahead(self.fit_frames(found_frames, clip), self.frames_ahead if writer else 0, "bodyfit-fit")
             n = 0
-            for frame in video.frames(self.wanted):
-                ids, fitted = self.fit_frame(frame, clip, finder, timing)
+            for found, fitted in stack.enter_context(fitting):
+                timing.update(found.seconds)
+                frame, ids = found.frame, found.ids
                 t1 = time.perf_counter()
                 mesh_dir = meshes if meshes is not None and n % self.mesh_every == 0 else None
                 line = self.export_frame(frame, ids, fitted, table, mesh_dir, Path(paths["meshes"] or "").name)
                 jsonl.write(json.dumps(line, allow_nan=False) + "\n")
                 jsonl.flush()
-                timing["export"] += time.perf_counter() - t1
+                t2 = time.perf_counter()
+                timing["export"] += t2 - t1
                 if writer is not None:
-                    t2 = time.perf_counter()
                     writer.write(self.image.draw(frame.rgb, fitted, side_view=False, colors=ids))
                     timing["render"] += time.perf_counter() - t2
                 n += 1
@@ -152,7 +190,8 @@ class VideoPipeline:
                             image_size=np.array([video.width, video.height]), **NAME_ARRAYS)  # fmt: skip
             error = video.error
         seconds = time.perf_counter() - t0
-        timing_ms = {k: round(timing[k] * 1000, 1) for k in ("detect", "fit", "export", "render")}
+        # Per stage, the time its thread spent on it: the threads' stages overlap.
+        timing_ms = {k: round(timing[k] * 1000, 1) for k in ("decode", "detect", "fit", "export", "render")}
         summary = {
             "input": str(item.path), "frames": n, "fps": video.fps, "frame_size": [video.width, video.height],
             "method": self.opts.method, "body_model": self.opts.body_model,
@@ -164,44 +203,76 @@ class VideoPipeline:
             summary["decode_error"] = error
         return summary
 
-    def fit_frame(
-        self, frame: Frame, clip: Clip, finder: VideoPeopleFinder, timing: Counter[str]
-    ) -> tuple[list[int], Fitted | None]:
-        """Find, track, smooth and fit the people of one frame; people are ordered by track id."""
-        t0 = time.perf_counter()
-        found = finder.find(frame.rgb)
-        found_ids = clip.tracker.update([p.bbox for p in found])
-        order = sorted(range(len(found)), key=found_ids.__getitem__)
-        people, ids = [found[i] for i in order], [found_ids[i] for i in order]
-        live = {t.track_id for t in clip.tracker.tracks}
-        clip.tracks = {k: v for k, v in clip.tracks.items() if k in live}
-        for tid in ids:
-            clip.tracks.setdefault(tid, Track())
-            clip.frames_per_track[tid] += 1
-        if self.smooth:
-            diag = math.hypot(clip.width, clip.height)
-            people = [self.smoothed(p, clip.tracks[tid], frame.time_s, diag) for p, tid in zip(people, ids)]
-        t1 = time.perf_counter()
-        timing["detect"] += t1 - t0
-        fitted = None
-        if people:
-            fitted = self.image.fit(people, clip.width, clip.height, lambda obs: self.warm_start(obs, ids, clip))
-            for i, tid in enumerate(ids):
-                clip.tracks[tid].params = fitted.params.select(torch.tensor([i]))
-        timing["fit"] += time.perf_counter() - t1
-        return ids, fitted
+    def find_people(self, video: VideoReader, clip: Clip, finder: VideoPeopleFinder) -> Iterator[Found]:
+        """The wanted frames, decoded, with their people found, tracked and smoothed (people ordered by track id)."""
+        diag = math.hypot(clip.width, clip.height)
+        frames = video.frames(self.wanted)
+        while True:
+            t0 = time.perf_counter()
+            frame = next(frames, None)
+            if frame is None:
+                return
+            t1 = time.perf_counter()
+            found = finder.find(frame.rgb)
+            found_ids = clip.tracker.update([p.bbox for p in found])
+            order = sorted(range(len(found)), key=found_ids.__getitem__)
+            people, ids = [found[i] for i in order], [found_ids[i] for i in order]
+            live = frozenset(t.track_id for t in clip.tracker.tracks)
+            clip.filters = {k: v for k, v in clip.filters.items() if k in live}
+            clip.frames_per_track.update(ids)
+            if self.smooth:
+                for tid in ids:
+                    clip.filters.setdefault(tid, OneEuroFilter(KEYPOINT_MIN_CUTOFF_HZ, KEYPOINT_BETA))
+                people = [self.smoothed(p, clip.filters[tid], frame.time_s, diag) for p, tid in zip(people, ids)]
+            yield Found(frame, people, ids, live, {"decode": t1 - t0, "detect": time.perf_counter() - t1})
+
+    def fit_frames(self, found_frames: Iterator[Found], clip: Clip) -> Iterator[tuple[Found, Fitted | None]]:
+        """Each frame with its people fitted (None: nobody), the time it took counted in `found.seconds`."""
+        for found in found_frames:
+            t0 = time.perf_counter()
+            fitted = self.fit_people(found, clip)
+            found.seconds["fit"] = time.perf_counter() - t0
+            yield found, fitted
+
+    def fit_people(self, found: Found, clip: Clip) -> Fitted | None:
+        """Fit a frame's people, each starting from their last frame's fit, and give them their track's shape."""
+        clip.fits = {k: v for k, v in clip.fits.items() if k in found.live}
+        if not found.people:
+            return None
+        fits = [clip.fits.setdefault(tid, TrackFit()) for tid in found.ids]
+        fitted = self.image.fit(found.people, clip.width, clip.height, lambda obs: self.warm_start(obs, fits))
+        fitted = self.with_track_shapes(fitted, fits)
+        for i, fit in enumerate(fits):
+            fit.params = fitted.params.select(torch.tensor([i]))
+        return fitted
+
+    def with_track_shapes(self, fitted: Fitted, fits: list[TrackFit]) -> Fitted:
+        """`fitted` with each person's shape replaced by their track's, this fit counted in (video/shape.py):
+        pose kept, pelvis kept where the fit put it, body re-posed."""
+        p = fitted.params
+        scores = [person.score for person in fitted.people]  # how well each frame saw them: their weight
+        betas = torch.stack([fit.shape.add(b, s) for fit, b, s in zip(fits, p.betas, scores)]).to(p.betas.dtype)
+        model, device = self.image.model, self.image.device
+        with torch.no_grad():
+            # The global orientation turns the body about its pelvis, which sits at root_position + transl.
+            shift = model.root_position(p.betas.to(device)) - model.root_position(betas.to(device))
+            params = BodyParams(p.global_orient, p.body_pose, betas, p.transl + shift.cpu())
+            body = params.map(lambda t: t.to(device)).pose(model, vertices=True)
+        vertices = body.vertices.cpu() if body.vertices is not None else None
+        return Fitted(params, BodyOutput(body.joints.cpu(), body.keypoints.cpu(), vertices), fitted.obs, fitted.people)
 
     @staticmethod
-    def smoothed(person: PersonKeypoints, track: Track, time_s: float, diag: float) -> PersonKeypoints:
+    def smoothed(person: PersonKeypoints, kp_filter: OneEuroFilter, time_s: float, diag: float) -> PersonKeypoints:
         """The person with One-Euro-filtered keypoint positions (confidences as detected)."""
         kp = person.keypoints.copy()
         valid = (kp[:, 2] > 0)[:, None]
-        kp[:, :2] = track.keypoint_filter(kp[:, :2] / diag, time_s, valid) * diag
+        kp[:, :2] = kp_filter(kp[:, :2] / diag, time_s, valid) * diag
         return PersonKeypoints(kp, person.bbox, person.score, person.mask)
 
-    def warm_start(self, obs: Observations, ids: list[int], clip: Clip) -> BodyParams:
-        """`--init` for people new in this frame; the others start from their last frame's fit."""
-        last = [clip.tracks[tid].params for tid in ids]
+    def warm_start(self, obs: Observations, fits: list[TrackFit]) -> BodyParams:
+        """`--init` for people new in this frame; the others start from their last frame's fit (and so their
+        track's shape)."""
+        last = [fit.params for fit in fits]
         new = [i for i, params in enumerate(last) if params is None]
         device = self.image.device
         if new:  # only people seen for the first time need `--init` (a regressor pass, say)
