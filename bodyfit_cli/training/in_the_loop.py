@@ -30,7 +30,6 @@ from rich.console import Console
 
 from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.errors import InputError
-from bodyfit_cli.evaluation.benchmark import score
 from bodyfit_cli.fitting.losses import reprojection_error_px
 from bodyfit_cli.fitting.priors import load_prior
 from bodyfit_cli.fitting.smplify import SMPLify, SMPLifyConfig
@@ -42,7 +41,7 @@ from bodyfit_cli.networks import state
 from bodyfit_cli.networks.regressor import KeypointRegressor
 from bodyfit_cli.networks.weights import build_network, read_network_file, save_network
 from bodyfit_cli.training.detections import DetectionSet
-from bodyfit_cli.training.networks import batch_seed, file_digest
+from bodyfit_cli.training.networks import Learner, NetworkConfig, batch_seed, file_digest, validate
 from bodyfit_cli.training.objectives import state_loss
 from bodyfit_cli.training.pose_data import VALIDATION_TRIALS, PoseDataset
 from bodyfit_cli.training.views import Batch, ViewSampler
@@ -139,15 +138,6 @@ def detection_loss(model: BodyModel, x: torch.Tensor, target: Batch) -> torch.Te
     conf = target.obs.keypoints[..., 2]
     dist = (uv - target.obs.keypoints[..., :2]).norm(dim=-1) / target.box.size[:, None]
     return (conf * dist).sum(-1) / conf.sum(-1).clamp(min=1e-6)
-
-
-@torch.no_grad()
-def validate(net: KeypointRegressor, model: BodyModel, sampler: ViewSampler, views: int, seed: int) -> dict[str, float]:
-    """PA-MPJPE and MPJPE (mm, limb keypoints) on fixed synthetic views of the validation poses, as the
-    mocap-only regressor is scored: what in-the-loop training must not forget."""
-    batch = sampler.sample(views, seed)
-    pred = state.pose(model, state.decode(net(batch.features), batch.box)).keypoints
-    return {k: float(v.mean()) for k, v in score(pred, batch.keypoints, batch.obs).items() if k != "reproj_px"}
 
 
 def load_start(path: Path, model: BodyModel) -> tuple[KeypointRegressor, dict]:
@@ -292,7 +282,9 @@ def train_in_the_loop(
         if run.step % cfg.checkpoint_every == 0 or run.step == total:
             run.save_checkpoint(checkpoint, digests)
         progress(run.step, total, logs)
-    scores = validate(run.net, model, ViewSampler(model, val, shape_sigma=cfg.shape_sigma), cfg.validation_views,
+    # Scored as the mocap-only regressor is: what in-the-loop training must not forget.
+    learner = Learner(run.net, model, NetworkConfig(kind="regressor"))
+    scores = validate(learner, ViewSampler(model, val, shape_sigma=cfg.shape_sigma), cfg.validation_views,
                       batch_seed(cfg.seed + 1, 0))  # fmt: skip
     manifest = {
         "method": "in the loop (SPIN): SMPLify fits of detected people, mixed with synthetic mocap views",
