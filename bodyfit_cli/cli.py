@@ -86,7 +86,7 @@ class FitOpts:
     quiet = typer.Option(False, "--quiet", help="No progress or messages on stderr (errors still shown).")
     seed = typer.Option(0, help="Random seed.")
     init = typer.Option("auto", help="Initialisation (a video person's first frame): regressor, spin (the regressor "
-                                     "trained with SMPLify in the loop), mean, or auto (the regressor where trained).")  # fmt: skip
+                                     "trained with fitting in the loop), mean, or auto (spin, else regressor, where trained).")  # fmt: skip
     pose_model = typer.Option(None, help="MediaPipe PoseLandmarker .task file (newer mediapipe).")
     overwrite = typer.Option(False, "--overwrite", help="Redo inputs that already have results.")
     debug = typer.Option(False, "--debug", help="Show Python tracebacks.")
@@ -423,22 +423,27 @@ def train_regressor(
     device: str = _DEVICE, body_model: str = _BODY_MODEL, model_dir: Path | None = _MODEL_DIR,
     in_the_loop: list[Path] | None = typer.Option(
         None, "--in-the-loop", help="Detected people ('bodyfit train detect' files; repeat for several): train "
-        "further with SMPLify in the loop (SPIN), to models/regressor_spin_<body-model>.pt (--init/--method spin)."),
+        "further with fitting in the loop (SPIN), to models/regressor_spin_<body-model>.pt (--init/--method spin)."),
     start_from: Path | None = typer.Option(
         None, help="--in-the-loop: regressor to start from (default models/regressor_<body-model>.pt)."),
-    epochs: int = typer.Option(10, min=1, help="--in-the-loop: passes over the detected people."),
-    people: int = typer.Option(64, min=1, help="--in-the-loop: detected people per step, each fitted by SMPLify."),
+    epochs: int = typer.Option(20, min=1, help="--in-the-loop: passes over the detected people."),
+    people: int = typer.Option(64, min=1, help="--in-the-loop: detected people per step, each fitted by the teacher."),
     max_error: float = typer.Option(
         0.04, min=0.0, help="--in-the-loop: fits off the keypoints by more than this share of the person's box "
         "diagonal (mean) are not learned from."),
+    teacher: str = typer.Option(
+        "lgd", help="--in-the-loop: what fits the detected people from the regressor's prediction: lgd, or smplify "
+        "(as in SPIN)."),
+    mirror: bool = typer.Option(True, "--mirror/--no-mirror", help="--in-the-loop: also learn from each person's "
+                                "mirror image."),
 ) -> None:  # fmt: skip
     """Train the keypoint regressor (--init regressor, --method regressor) on synthetic views of the pose dataset;
-    with --in-the-loop, train it further on detected people with SMPLify in the loop (SPIN)."""
+    with --in-the-loop, train it further on detected people with fitting (LGD or SMPLify) in the loop (SPIN)."""
     if in_the_loop:
         from bodyfit_cli.training.in_the_loop import InTheLoopConfig, run_in_the_loop
 
         cfg = InTheLoopConfig(epochs=epochs, batch=people, synthetic_batch=batch or 128, lr=lr or 1e-4,
-                              max_error=max_error, seed=seed)  # fmt: skip
+                              max_error=max_error, teacher=teacher, mirror=mirror, seed=seed)  # fmt: skip
         with setup_errors():
             run_in_the_loop(cfg, in_the_loop, data, start_from, out, checkpoint, resume, device, body_model, model_dir, err)
         return

@@ -14,6 +14,7 @@ from bodyfit_cli.body.loaders import load_body_model
 from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.detection.types import PersonKeypoints, bbox_from_keypoints
 from bodyfit_cli.errors import BodyfitError, InputError, MethodUnavailable
+from bodyfit_cli.fitting.lgd import LearnedGradientDescent
 from bodyfit_cli.fitting.registry import make_backend, make_init
 from bodyfit_cli.fitting.types import BodyParams
 from bodyfit_cli.networks import weights as weights_module
@@ -24,7 +25,7 @@ from bodyfit_cli.training.detections import DetectionRows, DetectionSet
 from bodyfit_cli.training.in_the_loop import BestFits, InTheLoopConfig, train_in_the_loop
 from bodyfit_cli.training.pose_data import PoseDataset
 from bodyfit_cli.training.views import ViewSampler
-from bodyfit_cli.vocabulary import NUM_KEYPOINTS
+from bodyfit_cli.vocabulary import KEYPOINT_INDEX, KEYPOINT_NAMES, NUM_KEYPOINTS, mirror_name
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +90,37 @@ def test_a_detection_set_survives_saving_and_a_bad_file_is_a_clear_error(tmp_pat
         DetectionSet.load(tmp_path / "junk.npz")
 
 
+def test_a_mirrored_set_is_what_detecting_in_the_mirrored_picture_stores() -> None:
+    people = [person(6), person(7)]
+    for p in people:  # a mask on the left part of the box only, so a wrong flip shows
+        x0, y0, x1, y1 = (int(v) for v in p.bbox)
+        p.mask = np.zeros((480, 640), np.float32)
+        p.mask[max(y0, 0) : y1, max(x0, 0) : (x0 + x1) // 2] = 1.0
+    truth = [np.random.default_rng(i).normal(size=(NUM_KEYPOINTS, 3)).astype(np.float32) for i in range(2)]
+    rows = DetectionRows()
+    rows.add(people, 640, 480, "a.jpg", truth=truth)
+    data = rows.build(with_truth=True)
+
+    swap = [KEYPOINT_INDEX[mirror_name(n)] for n in KEYPOINT_NAMES]
+    seen_in_mirror = []
+    for p in people:
+        kp = p.keypoints[swap].copy()
+        kp[:, 0] = 640 - kp[:, 0]
+        seen_in_mirror.append(PersonKeypoints(kp, bbox_from_keypoints(kp), p.score, p.mask[:, ::-1].copy()))
+    rows = DetectionRows()
+    rows.add(seen_in_mirror, 640, 480, "a.jpg", truth=[t[swap] * np.float32([-1, 1, 1]) for t in truth])
+    expected = rows.build(with_truth=True)
+
+    got = data.mirrored()
+    assert np.allclose(got.keypoints, expected.keypoints, atol=1e-4)
+    assert np.array_equal(got.true_keypoints3d, expected.true_keypoints3d)
+    assert np.abs(got.masks.astype(int) - expected.masks.astype(int)).max() <= 2  # 8-bit rounding
+    assert np.abs(got.masks.astype(int) - data.masks.astype(int)).max() > 200  # not symmetric: the flip matters
+    back = got.mirrored()
+    assert np.allclose(back.keypoints, data.keypoints) and np.array_equal(back.masks, data.masks)
+    assert np.array_equal(got.source, data.source) and np.array_equal(got.focal, data.focal)
+
+
 def test_observations_are_the_image_pipelines(tmp_path: Path) -> None:
     people = [person(4), person(5)]
     pipe = ImagePipeline(Options(out=tmp_path, render=False, method="smplify", init="mean", device="cpu"))
@@ -141,8 +173,8 @@ def tiny_setup(model: BodyModel, tmp_path: Path) -> tuple[Path, Path, Path]:
 
 def test_a_tiny_in_the_loop_run_writes_weights_with_a_manifest_and_resumes(model: BodyModel, tmp_path: Path) -> None:
     poses, people, start = tiny_setup(model, tmp_path)
-    cfg = InTheLoopConfig(epochs=2, batch=1, replay=2, synthetic_batch=4, smplify_iters=3, min_keypoints=4, max_error=1.0,
-                          checkpoint_every=1, validation_views=8)  # fmt: skip
+    cfg = InTheLoopConfig(epochs=2, batch=1, replay=2, synthetic_batch=4, teacher="smplify", smplify_iters=3,
+                          mirror=False, min_keypoints=4, max_error=1.0, checkpoint_every=1, validation_views=8)  # fmt: skip
 
     def run(c: InTheLoopConfig, name: str, resume: bool = False) -> dict:
         return train_in_the_loop(c, model, [people], poses, start, tmp_path / f"{name}.pt", tmp_path / f"{name}.ckpt", resume)
@@ -174,6 +206,33 @@ def test_a_tiny_in_the_loop_run_writes_weights_with_a_manifest_and_resumes(model
         train_in_the_loop(cfg, model, [people], poses, tmp_path / "none.pt", tmp_path / "c.pt", tmp_path / "c.ckpt", False)
 
 
+def test_lgd_can_be_the_teacher_instead_of_smplify(
+    model: BodyModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    poses, people, start = tiny_setup(model, tmp_path)
+    cfg = InTheLoopConfig(epochs=1, batch=2, replay=0, synthetic_batch=4, smplify_iters=3, mirror=False, min_keypoints=4,
+                          max_error=1.0, validation_views=8)  # fmt: skip
+    refined: list[int] = []
+    lgd_fit = LearnedGradientDescent.fit
+    monkeypatch.setattr(LearnedGradientDescent, "fit", lambda self, obs, init: refined.append(obs.batch_size) or lgd_fit(self, obs, init))
+
+    def kept_fits(teacher: str, mirror: bool = False) -> torch.Tensor:
+        train_in_the_loop(replace(cfg, teacher=teacher, mirror=mirror), model, [people], poses, start,
+                          tmp_path / f"{teacher}.pt", tmp_path / f"{teacher}.ckpt", False)  # fmt: skip
+        return torch.load(tmp_path / f"{teacher}.ckpt", weights_only=True)["fits"]["params"]
+
+    plain = kept_fits("smplify")
+    assert refined == []
+    with_lgd = kept_fits("lgd")
+    assert refined == [2]  # one step, both people fitted by LGD
+    assert (with_lgd - plain).abs().max() > 1e-2
+    # In a mirror there are four people: two steps of two, and the mirrored ones get fits of their own.
+    mirrored = kept_fits("lgd", mirror=True)
+    assert refined == [2, 2, 2] and mirrored.shape[0] == 4 and (mirrored[2:] - mirrored[:2]).abs().max() > 1e-2
+    with pytest.raises(InputError, match="unknown in-the-loop teacher 'hund'"):
+        kept_fits("hund")
+
+
 def test_spin_chooses_the_in_the_loop_regressor(model: BodyModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     other = BodyModel(replace(load_body_model("default"), name="untrained"))
     with pytest.raises(BodyfitError, match="--init spin.*bodyfit train regressor --in-the-loop"):
@@ -188,3 +247,7 @@ def test_spin_chooses_the_in_the_loop_regressor(model: BodyModel, tmp_path: Path
     assert init.name == "spin" and init.net.architecture["hidden"] == 16
     backend = make_backend("spin", model)
     assert make_init("auto", model, backend) is backend and make_init("spin", model, backend) is backend
+    # auto prefers the in-the-loop regressor, and takes the mocap-only one where there is none.
+    assert make_init("auto", model).name == "spin"
+    monkeypatch.setattr(weights_module, "weights_file", lambda kind, body: tmp_path / "none.pt" if kind == "regressor_spin" else real(kind, body))
+    assert make_init("auto", model).name == "regressor"

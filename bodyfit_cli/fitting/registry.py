@@ -30,7 +30,7 @@ METHODS: dict[str, Callable[[BodyModel, PosePrior], Backend]] = {
     "lgd": LearnedGradientDescent,
     "hund": NeuralDescentFitter,
     "regressor": Regressor,  # no refinement: the regressor's own result
-    "spin": partial(Regressor, variant="spin"),  # the same, for the regressor trained with SMPLify in the loop
+    "spin": partial(Regressor, variant="spin"),  # the same, for the regressor trained with fitting in the loop
 }
 INITS = ("auto", "mean", "regressor", "spin")
 
@@ -53,19 +53,25 @@ def make_backend(name: str, model: BodyModel, prior: str = "gmm") -> Backend:
 
 
 def make_init(name: str, model: BodyModel, backend: Backend | None = None) -> Initialiser:
-    """`--init`: mean pose, the keypoint regressor (`spin`: the one trained with SMPLify in the loop), or auto
-    (the regressor where trained for this body model). With `--method regressor` (`spin`) the backend's own
-    regressor is the initialiser too: one network pass per fit."""
+    """`--init`: mean pose, the keypoint regressor (`spin`: the one trained with fitting in the loop), or auto
+    (the best trained for this body model: spin, else the mocap-only regressor, else the mean pose). With
+    `--method regressor` (`spin`) the backend's own regressor is the initialiser too: one network pass per fit."""
     if name not in INITS:
         raise BodyfitError(f"unknown --init '{name}' (choose from {', '.join(INITS)})")
     if name == "mean":
         return MeanInit(model)
     if isinstance(backend, Regressor) and name in ("auto", backend.name):
         return backend
-    try:
-        return Regressor(model, variant="regressor" if name == "auto" else name)
-    except MethodUnavailable as e:
-        if name != "auto":
+    if name != "auto":
+        try:
+            return Regressor(model, variant=name)
+        except MethodUnavailable as e:
             raise BodyfitError(f"--init {name}: {e}") from None
-        logging.getLogger("bodyfit").info("no trained regressor for body model '%s': starting from the mean pose", model.name)
-        return MeanInit(model)
+    # spin first: as good as the mocap-only regressor on synthetic views, better on a real detector's keypoints.
+    for variant in ("spin", "regressor"):
+        try:
+            return Regressor(model, variant=variant)
+        except MethodUnavailable:
+            continue
+    logging.getLogger("bodyfit").info("no trained regressor for body model '%s': starting from the mean pose", model.name)
+    return MeanInit(model)

@@ -2,7 +2,7 @@
 
 Two trained regressors can sit side by side in `models/`: `regressor_<body>.pt`, learned from synthetic views
 of motion capture (`bodyfit train regressor`), and `regressor_spin_<body>.pt`, that one trained further with
-SMPLify in the loop on detected people (`bodyfit train regressor --in-the-loop`, SPIN).
+fitting (LGD by default) in the loop on detected people (`bodyfit train regressor --in-the-loop`, SPIN).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ they are made once, here, and saved as one `.npz`:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ from bodyfit_cli.errors import BodyfitError, InputError
 from bodyfit_cli.fitting.types import Observations
 from bodyfit_cli.geometry.camera import default_focal
 from bodyfit_cli.io.atomic import atomic_path
-from bodyfit_cli.vocabulary import NUM_KEYPOINTS
+from bodyfit_cli.vocabulary import KEYPOINT_INDEX, KEYPOINT_NAMES, NUM_KEYPOINTS, mirror_name
 
 Index = int | slice | Sequence[int] | np.ndarray | torch.Tensor
 
@@ -133,6 +133,18 @@ class DetectionSet:
             arrays["true_keypoints3d"] = np.concatenate([p.true_keypoints3d for p in parts])  # type: ignore[misc]
             arrays["has_truth"] = np.concatenate([p.has_truth for p in parts])
         return DetectionSet(**arrays)
+
+    def mirrored(self) -> DetectionSet:
+        """The same people seen in a left-right mirror about the principal point (the image centre): x -> W - x,
+        left and right keypoints swapped, masks flipped. A mirrored person is another plausible person, so a
+        trainer learning from detections gets twice as many."""
+        swap = [KEYPOINT_INDEX[mirror_name(n)] for n in KEYPOINT_NAMES]
+        keypoints = self.keypoints[:, swap].copy()
+        keypoints[..., 0] = self.image_size[:, None, 0] - keypoints[..., 0]
+        truth = None
+        if self.true_keypoints3d is not None:
+            truth = self.true_keypoints3d[:, swap] * np.array([-1.0, 1.0, 1.0], np.float32)
+        return replace(self, keypoints=keypoints, masks=self.masks[:, :, ::-1].copy(), true_keypoints3d=truth)
 
     def rows(self, index: Index) -> np.ndarray:
         """Row numbers (R,) of an int, slice, list, array or tensor index."""

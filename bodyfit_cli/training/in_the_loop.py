@@ -1,19 +1,21 @@
-"""SPIN (Kolotouros, Pavlakos, Black, Daniilidis, ICCV 2019): the keypoint regressor trained with SMPLify in
+"""SPIN (Kolotouros, Pavlakos, Black, Daniilidis, ICCV 2019): the keypoint regressor trained with fitting in
 the loop, on detected people whose 3D truth nobody knows.
 
 The mocap-only regressor learned from synthetic views of the body model's own landmarks; a real detector
 puts its points a little elsewhere and fails in its own ways. Here it learns from the detector itself:
 
-    detections -> regressor -> SMPLify from its prediction -> best fit per person so far (`BestFits`)
+    detections -> regressor -> a fit from its prediction -> best fit per person so far (`BestFits`)
                -> the regressor learns to predict those fits (and keeps learning synthetic mocap views)
 
-SPIN counts on each helping the other: a better regressor starts SMPLify closer, a better fit teaches the
-regressor more. A fit is only learned from when it explains the keypoints (reprojection error below
-`max_error` of the person's size) with a plausible shape (|betas| at most `max_betas`). Each step also
-learns from `replay` kept fits of earlier steps (more learning per SMPLify fit, the costly part) and from
-the prediction's own reprojection onto the detections (SPIN's 2D keypoint loss). Like `training.networks`:
-seeded (epoch e's order and step i's batches come from the seed alone), checkpointed with the fits,
-resumable.
+SPIN fits with SMPLify (`teacher="smplify"`). The default teacher is LGD: SMPLify lands in nearly the same
+place from any reasonable start, so a better regressor does not give it better fits to learn from, while
+LGD's fits are more accurate than SMPLify's on held-out detections and improve as its start improves, so
+each helps the other as SPIN intends. A fit is only learned from when it explains the keypoints
+(reprojection error below `max_error` of the person's size) with a plausible shape (|betas| at most
+`max_betas`). Each step also learns from `replay` kept fits of earlier steps (more learning per fit) and
+from the prediction's own reprojection onto the detections (SPIN's 2D keypoint loss); each person is also
+learned from in a mirror (`mirror`). Like `training.networks`: seeded (epoch e's order and step i's batches
+come from the seed alone), checkpointed with the fits, resumable.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from rich.console import Console
 
 from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.errors import InputError
+from bodyfit_cli.fitting.lgd import LearnedGradientDescent
 from bodyfit_cli.fitting.losses import reprojection_error_px
 from bodyfit_cli.fitting.priors import load_prior
 from bodyfit_cli.fitting.smplify import SMPLify, SMPLifyConfig
@@ -46,6 +49,7 @@ from bodyfit_cli.training.objectives import state_loss
 from bodyfit_cli.training.pose_data import VALIDATION_TRIALS, PoseDataset
 from bodyfit_cli.training.views import Batch, ViewSampler
 
+TEACHERS = ("lgd", "smplify")
 SEEN = 0.3  # a keypoint counts as detected at this confidence (as in `reprojection_error_px`)
 
 
@@ -53,8 +57,8 @@ SEEN = 0.3  # a keypoint counts as detected at this confidence (as in `reproject
 class InTheLoopConfig:
     """Everything an in-the-loop run depends on besides its files; stored with the weights."""
 
-    epochs: int = 10
-    batch: int = 64  # detected people per step, each fitted by SMPLify
+    epochs: int = 20
+    batch: int = 64  # detected people per step, each fitted by the teacher
     replay: int = 128  # people with a kept fit, drawn from all epochs' fits, learned from besides the batch
     synthetic_batch: int = 128  # synthetic mocap views per step, so that the regressor keeps what it knew
     lr: float = 1e-4
@@ -65,7 +69,9 @@ class InTheLoopConfig:
     max_error: float = 0.04  # fits with a larger mean reprojection error (share of the box diagonal) are rejected
     max_betas: float = 3.0  # ... and fits with a |beta| beyond this
     min_keypoints: int = 8  # people with fewer detected keypoints are left out
-    smplify_iters: int = 60  # SMPLify's full stage (its torso stage runs a third of this)
+    teacher: str = "lgd"  # what fits the detected people from the regressor's prediction: "lgd" or "smplify"
+    smplify_iters: int = 60  # teacher smplify: its full stage (its torso stage runs a third of this)
+    mirror: bool = True  # also learn from each person's mirror image (`DetectionSet.mirrored`)
     shape_sigma: float = 1.0
     seed: int = 0
     checkpoint_every: int = 10  # steps
@@ -158,6 +164,8 @@ class InTheLoopRun:
     """One run's state: the network, its optimiser, the fits, the per-epoch counts and the step reached."""
 
     def __init__(self, cfg: InTheLoopConfig, model: BodyModel, data: DetectionSet, net: KeypointRegressor) -> None:
+        if cfg.teacher not in TEACHERS:
+            raise InputError(f"unknown in-the-loop teacher '{cfg.teacher}' (choose from {', '.join(TEACHERS)})")
         self.cfg, self.model, self.data = cfg, model, data
         self.device = model.v_template.device
         self.net = net.to(self.device).train()
@@ -167,7 +175,10 @@ class InTheLoopRun:
             raise InputError(f"no detected person has {cfg.min_keypoints} keypoints or more to fit")
         self.fits = BestFits(len(data), model.num_betas, cfg.max_error, cfg.max_betas)
         iters = cfg.smplify_iters
-        self.smplify = SMPLify(model, load_prior("gmm", self.device), SMPLifyConfig(torso_iters=max(1, iters // 3), full_iters=iters))
+        self.teacher: SMPLify | LearnedGradientDescent = (
+            SMPLify(model, load_prior("gmm", self.device), SMPLifyConfig(torso_iters=max(1, iters // 3), full_iters=iters))
+            if cfg.teacher == "smplify" else LearnedGradientDescent(model)
+        )  # fmt: skip
         self.steps_per_epoch = -(-len(self.rows) // cfg.batch)
         self.step = 0
         self.history: list[dict[str, float]] = []
@@ -176,8 +187,8 @@ class InTheLoopRun:
         return self.rows[np.random.default_rng([self.cfg.seed, epoch]).permutation(len(self.rows))]
 
     def train_step(self, sampler: ViewSampler) -> dict[str, float]:
-        """One step: predict a batch of detections, fit them, keep the best fits, learn from them (and from
-        `replay` more people's kept fits) and from mocap views."""
+        """One step: predict a batch of detections, fit them with the teacher, keep the best fits, learn from them
+        (and from `replay` more people's kept fits) and from mocap views."""
         cfg, model = self.cfg, self.model
         epoch, k = divmod(self.step, self.steps_per_epoch)
         rows = torch.from_numpy(self.epoch_order(epoch)[k * cfg.batch : (k + 1) * cfg.batch])
@@ -185,7 +196,7 @@ class InTheLoopRun:
         with torch.no_grad():
             box = state.person_box(obs)
             start = state.to_params(model, state.decode(self.net(state.keypoint_features(obs, box)), box))
-            fitted = self.smplify.fit(obs, start)
+            fitted = self.teacher.fit(obs, start)
             error = reprojection_error_px(fitted.pose(model).keypoints, obs) / obs.scale
         accepted, rejected = self.fits.update(rows, fitted, error)
         learn = torch.cat([rows, self.replayed()])
@@ -214,7 +225,7 @@ class InTheLoopRun:
         return {"loss": float(loss.detach()), "epoch": epoch, "learned": len(learn), **self.history[-1]}
 
     def replayed(self) -> torch.Tensor:
-        """`replay` people drawn (seeded by the step) from those with a kept fit: more learning per SMPLify fit."""
+        """`replay` people drawn (seeded by the step) from those with a kept fit: more learning per fit."""
         known = torch.nonzero(self.fits.error.isfinite()).flatten()
         if not self.cfg.replay or len(known) == 0:
             return torch.zeros(0, dtype=torch.long)
@@ -222,7 +233,7 @@ class InTheLoopRun:
         return known[torch.randint(len(known), (self.cfg.replay,), generator=gen)]
 
     def count(self, epoch: int, fitted: int, accepted: int, rejected: int) -> None:
-        """Per-epoch counts for the manifest: SMPLify fits made, accepted as new bests, rejected; and at the
+        """Per-epoch counts for the manifest: fits made, accepted as new bests, rejected; and at the
         epoch's end so far, how many people have a fit and its mean reprojection error."""
         if len(self.history) <= epoch:
             self.history.append({"epoch": epoch + 1, "fitted": 0, "accepted": 0, "rejected": 0})
@@ -245,7 +256,8 @@ class InTheLoopRun:
     def resume(self, path: Path, digests: list[str]) -> None:
         saved = torch.load(path, map_location=self.device, weights_only=True)
         ignore = RESUMABLE_CHANGES
-        same = {k: v for k, v in saved["config"].items() if k not in ignore} == {
+        saved_cfg = {**asdict(InTheLoopConfig()), **saved["config"]}  # options added since have their defaults
+        same = {k: v for k, v in saved_cfg.items() if k not in ignore} == {
             k: v for k, v in asdict(self.cfg).items() if k not in ignore
         }
         if not same or saved["detections_sha256"] != digests:
@@ -267,6 +279,8 @@ def train_in_the_loop(
     sets = [DetectionSet.load(p) for p in detections]
     digests = [file_digest(p) for p in detections]
     data = DetectionSet.concatenate(sets)
+    if cfg.mirror:
+        data = DetectionSet.concatenate([data, data.mirrored()])
     train, val = PoseDataset.load(data_path).split()
     if len(train) == 0 or len(val) == 0:
         raise InputError(f"{data_path}: training needs poses both in and out of the validation trials {VALIDATION_TRIALS}")
@@ -287,7 +301,7 @@ def train_in_the_loop(
     scores = validate(learner, ViewSampler(model, val, shape_sigma=cfg.shape_sigma), cfg.validation_views,
                       batch_seed(cfg.seed + 1, 0))  # fmt: skip
     manifest = {
-        "method": "in the loop (SPIN): SMPLify fits of detected people, mixed with synthetic mocap views",
+        "method": f"in the loop (SPIN): {cfg.teacher} fits of detected people, mixed with synthetic mocap views",
         "start_from": str(start_from), "start_from_sha256": file_digest(start_from),
         "start_from_command": start.get("manifest", {}).get("command"),
         "detections": [{"file": str(p), "sha256": d, "people": len(s)} for p, d, s in zip(detections, digests, sets)],
