@@ -16,6 +16,13 @@ KEYPOINT_NAMES: tuple[str, ...] = (
 KEYPOINT_INDEX: dict[str, int] = {name: i for i, name in enumerate(KEYPOINT_NAMES)}
 NUM_KEYPOINTS = len(KEYPOINT_NAMES)
 
+# The rigid parts between keypoints: limbs, feet, and the torso's four sides.
+SEGMENTS: tuple[tuple[str, str], ...] = tuple(
+    (f"{side}_{a}", f"{side}_{b}") for side in ("left", "right")
+    for a, b in (("shoulder", "elbow"), ("elbow", "wrist"), ("hip", "knee"), ("knee", "ankle"), ("ankle", "big_toe"),
+                 ("shoulder", "hip"))
+) + (("left_shoulder", "right_shoulder"), ("left_hip", "right_hip"))  # fmt: skip
+
 # The 12 limb joints accuracy is reported on.
 LIMB_KEYPOINTS: tuple[str, ...] = (
     "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",

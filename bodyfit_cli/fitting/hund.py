@@ -25,8 +25,29 @@ from bodyfit_cli.geometry.camera import project
 from bodyfit_cli.networks import state
 from bodyfit_cli.networks.hund import POOL, NeuralDescent
 from bodyfit_cli.networks.weights import load_network
+from bodyfit_cli.vocabulary import KEYPOINT_INDEX, SEGMENTS
 
 RESIDUAL_CLIP = 1.0  # residuals beyond one box size say only "far off"
+RESIDUAL_GAIN = 10.0  # misses are a few hundredths of the box: read them at the scale of the state's numbers
+
+
+_SEGMENT_ENDS = torch.tensor([[KEYPOINT_INDEX[a], KEYPOINT_INDEX[b]] for a, b in SEGMENTS])
+
+
+def segment_turns(uv: torch.Tensor, detected: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+    """(B, S*3) per segment between keypoints: the sine and 1 - cosine of the angle from the body's projected
+    segment to the detected one, and the log of their length ratio; 0 where an end is not detected. These
+    say directly which way each limb must turn, which a network would otherwise have to work out from the
+    keypoints' residuals."""
+    ends = _SEGMENT_ENDS.to(uv.device)
+    p, d = uv[:, ends[:, 1]] - uv[:, ends[:, 0]], detected[:, ends[:, 1]] - detected[:, ends[:, 0]]
+    pn, dn = p.norm(dim=-1).clamp(min=1e-6), d.norm(dim=-1).clamp(min=1e-6)
+    lengths = pn * dn
+    sin = (p[..., 0] * d[..., 1] - p[..., 1] * d[..., 0]) / lengths
+    cos = (p * d).sum(-1) / lengths
+    stretch = (dn / pn).log().clamp(-1.0, 1.0)
+    both = seen[:, ends, 0].prod(-1)
+    return (torch.stack([sin, 1 - cos, stretch], -1) * both[..., None]).flatten(1)
 
 
 @dataclass
@@ -48,16 +69,22 @@ def alignment(
     uv = project(body.keypoints, obs.focal, obs.center)
     seen = (obs.keypoints[..., 2:] > state.SEEN).to(x.dtype)
     residuals = ((uv - obs.keypoints[..., :2]) / box.size[:, None, None]).clamp(-RESIDUAL_CLIP, RESIDUAL_CLIP) * seen
+    projected = ((uv - box.center[:, None]) / box.size[:, None, None]).clamp(-2, 2)  # where the body's keypoints are now
     reprojection = losses.reprojection(body.keypoints, obs, SIGMA)
     if body.points is None:
-        diff = torch.zeros_like(masks)
+        pooled = x.new_zeros(x.shape[0], (MASK_SIZE // POOL) ** 2)
         sil = torch.zeros_like(reprojection)
     else:
         rendered = silhouettes.render(body.points, obs, box)
         diff = (rendered - masks) * with_mask[:, None, None]
+        pooled = F.avg_pool2d(diff[:, None], POOL).flatten(1)
         sil = silhouette_loss(rendered, masks)
-    pooled = F.avg_pool2d(diff[:, None], POOL).flatten(1)
-    inputs = torch.cat([residuals.flatten(1), pooled, 10 * reprojection[:, None], 10 * sil[:, None]], -1)
+    inputs = torch.cat(
+        [
+            RESIDUAL_GAIN * residuals.flatten(1), projected.flatten(1), segment_turns(uv, obs.keypoints[..., :2], seen),
+            pooled, 10 * reprojection[:, None], 10 * sil[:, None],
+        ], -1,
+    )  # fmt: skip
     return Alignment(inputs, reprojection, sil)
 
 
@@ -87,7 +114,7 @@ class NeuralDescentFitter:
         self.net = net or load_network("hund", model.name, model.num_betas, model.v_template.device)
         self.silhouettes = Silhouettes(model)
 
-    @torch.no_grad()
+    @torch.inference_mode()  # lighter than no_grad, and shows that nothing here needs a gradient
     def fit(self, obs: Observations, init: BodyParams) -> BodyParams:
         box = state.person_box(obs)
         x = descend(self.net, self.model, self.silhouettes, obs, state.encode(self.model, init, box))[-1]

@@ -2,7 +2,8 @@
 
 A context code is embedded once per person from the keypoints and, when there is one, the person's mask.
 Then at each of `stages` stages an LSTM cell, shared by all stages, reads the current state, how well it
-aligns (per-keypoint reprojection residuals, a coarse map of the silhouette difference, and the loss
+aligns (per-keypoint reprojection residuals, where the body's keypoints project, how much each segment between
+keypoints must turn and stretch in the image, a coarse map of the silhouette difference, and the loss
 values) and the context, updates its memory and emits the change of state. Nothing at test time needs a
 gradient: alignment is measured with forward passes of the body model only.
 """
@@ -14,10 +15,11 @@ from torch import nn
 
 from bodyfit_cli.detection.masks import MASK_SIZE
 from bodyfit_cli.networks.state import NUM_FEATURES, state_size
-from bodyfit_cli.vocabulary import NUM_KEYPOINTS
+from bodyfit_cli.vocabulary import NUM_KEYPOINTS, SEGMENTS
 
 POOL = 4  # the silhouette difference map is read at MASK_SIZE / POOL pixels a side
-NUM_ALIGNMENT = NUM_KEYPOINTS * 2 + (MASK_SIZE // POOL) ** 2 + 2  # residuals, silhouette map, two losses
+# residuals, projected keypoints, segment turns and stretches, silhouette map, two losses
+NUM_ALIGNMENT = NUM_KEYPOINTS * 4 + len(SEGMENTS) * 3 + (MASK_SIZE // POOL) ** 2 + 2
 
 
 class MaskEncoder(nn.Module):
