@@ -202,6 +202,14 @@ def test_a_tiny_in_the_loop_run_writes_weights_with_a_manifest_and_resumes(model
 
     with pytest.raises(InputError, match="another configuration"):
         run(replace(cfg, max_error=0.5), "b", resume=True)
+    # A checkpoint from before --teacher and --mirror existed was SMPLify without mirror: it resumes as that only.
+    saved = torch.load(tmp_path / "b.ckpt", weights_only=True)
+    for key in ("teacher", "mirror"):
+        del saved["config"][key]
+    torch.save(saved, tmp_path / "b.ckpt")
+    run(cfg, "b", resume=True)
+    with pytest.raises(InputError, match="another configuration"):
+        run(replace(cfg, teacher="lgd"), "b", resume=True)
     with pytest.raises(InputError, match="no regressor to start from"):
         train_in_the_loop(cfg, model, [people], poses, tmp_path / "none.pt", tmp_path / "c.pt", tmp_path / "c.ckpt", False)
 

@@ -80,6 +80,8 @@ class InTheLoopConfig:
 
 # What may differ between a checkpoint and the run resuming it: how long it runs and how it reports.
 RESUMABLE_CHANGES = {"epochs", "checkpoint_every", "validation_views"}
+# Options added after checkpoints were first written, as runs before them did it (not today's defaults).
+BEFORE_OPTIONS = {"teacher": "smplify", "mirror": False}
 
 
 class BestFits:
@@ -256,7 +258,7 @@ class InTheLoopRun:
     def resume(self, path: Path, digests: list[str]) -> None:
         saved = torch.load(path, map_location=self.device, weights_only=True)
         ignore = RESUMABLE_CHANGES
-        saved_cfg = {**asdict(InTheLoopConfig()), **saved["config"]}  # options added since have their defaults
+        saved_cfg = {**BEFORE_OPTIONS, **saved["config"]}
         same = {k: v for k, v in saved_cfg.items() if k not in ignore} == {
             k: v for k, v in asdict(self.cfg).items() if k not in ignore
         }
