@@ -457,11 +457,14 @@ def train_lgd(
     steps: int = typer.Option(5000, min=1, help="Training steps."),
     batch: int = typer.Option(128, min=1, help="Synthetic views per step (each runs every descent step)."),
     lgd_steps: int = typer.Option(3, min=1, help="Descent steps the network takes per fit."),
+    weight_2d: float = typer.Option(10.0, min=0.0, help="Weight of the 2D keypoint loss (against the true "
+                                    "projections) beside the 3D and parameter losses: higher fits overlays tighter."),
     lr: float = _LR, hidden: int = _HIDDEN, seed: int = _SEED,
     device: str = _DEVICE, body_model: str = _BODY_MODEL, model_dir: Path | None = _MODEL_DIR,
 ) -> None:  # fmt: skip
     """Train Learned Gradient Descent's update network (--method lgd) on synthetic views of the pose dataset."""
-    config = {"steps": steps, "batch": batch, "lr": lr, "hidden": hidden, "lgd_steps": lgd_steps, "seed": seed}
+    config = {"steps": steps, "batch": batch, "lr": lr, "hidden": hidden, "lgd_steps": lgd_steps, "weight_2d": weight_2d,
+              "seed": seed}  # fmt: skip
     _train_network("lgd", data, out, checkpoint, resume, device, body_model, model_dir, **config)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,8 @@ from bodyfit_cli.fitting.registry import make_backend, make_init
 from bodyfit_cli.fitting.types import BodyParams
 from bodyfit_cli.networks import state
 from bodyfit_cli.networks.weights import load_network, read_network_file, weights_file
-from bodyfit_cli.training.networks import NetworkConfig, train_network
+from bodyfit_cli.training.networks import NetworkConfig, same_run, train_network
+from bodyfit_cli.training.objectives import WEIGHTS, state_loss
 from bodyfit_cli.training.pose_data import PoseDataset
 from bodyfit_cli.training.views import ViewSampler
 
@@ -128,6 +129,28 @@ def test_resuming_with_another_configuration_is_refused(model: BodyModel, tmp_pa
     train_network(cfg, model, data, tmp_path / "r.pt", tmp_path / "r.ckpt", False)
     with pytest.raises(InputError, match="another configuration"):
         train_network(replace(cfg, hidden=32), model, data, tmp_path / "r.pt", tmp_path / "r.ckpt", True)
+
+
+def test_the_2d_weight_reaches_the_loss_and_old_checkpoints_resume_with_its_old_value(
+    model: BodyModel, sampler: ViewSampler, tmp_path: Path,
+) -> None:  # fmt: skip
+    batch = sampler.sample(8, seed=3)
+    x = batch.state + 0.05 * torch.randn(batch.state.shape, generator=torch.Generator().manual_seed(0))
+    base, terms = state_loss(model, x, batch)
+    heavier, _ = state_loss(model, x, batch, {**WEIGHTS, "keypoints2d": WEIGHTS["keypoints2d"] + 5.0})
+    assert terms["keypoints2d"] > 0
+    assert torch.allclose(heavier.mean() - base.mean(), 5.0 * terms["keypoints2d"], rtol=1e-4)
+    # Training reads it from the configuration: another weight, other weights after one step.
+    data = write_toy_data(tmp_path / "poses.npz")
+    cfg = NetworkConfig(kind="lgd", steps=1, batch=8, hidden=16, lgd_steps=1, validation_views=8)
+    train_network(cfg, model, data, tmp_path / "a.pt", tmp_path / "a.ckpt", False)
+    train_network(replace(cfg, weight_2d=100.0), model, data, tmp_path / "b.pt", tmp_path / "b.ckpt", False)
+    a, b = read_network_file(tmp_path / "a.pt"), read_network_file(tmp_path / "b.pt")
+    assert b["training"]["weight_2d"] == 100.0
+    assert any(not torch.equal(v, b["state_dict"][k]) for k, v in a["state_dict"].items())
+    # A checkpoint from before the option existed was trained with the default weight.
+    saved = {k: v for k, v in asdict(cfg).items() if k != "weight_2d"}
+    assert same_run(saved, asdict(cfg)) and not same_run(saved, asdict(replace(cfg, weight_2d=30.0)))
 
 
 def test_missing_weights_say_how_to_train_them(model: BodyModel) -> None:

@@ -35,7 +35,7 @@ from bodyfit_cli.networks.hund import NeuralDescent
 from bodyfit_cli.networks.lgd import UpdateNetwork
 from bodyfit_cli.networks.regressor import KeypointRegressor
 from bodyfit_cli.networks.weights import save_network
-from bodyfit_cli.training.objectives import state_loss, unlabelled_loss
+from bodyfit_cli.training.objectives import WEIGHTS, state_loss, unlabelled_loss
 from bodyfit_cli.training.pose_data import VALIDATION_TRIALS, PoseDataset
 from bodyfit_cli.training.views import Batch, ViewSampler
 
@@ -58,6 +58,7 @@ class NetworkConfig:
     unlabelled: list[str] = field(default_factory=list)  # hund: detection sets for self-supervised batches
     unlabelled_every: int = 2  # hund: with unlabelled data, every k-th batch is self-supervised
     shape_sigma: float = 1.0
+    weight_2d: float = WEIGHTS["keypoints2d"]  # weight of the 2D keypoint term against the others (objectives.WEIGHTS)
     seed: int = 0
     checkpoint_every: int = 250
     validation_views: int = 1024
@@ -137,9 +138,10 @@ class Learner:
         """Mean over people, weighed over steps by the meta-loss, of `state_loss`."""
         x0 = None if isinstance(self.net, KeypointRegressor) else starting_states(self.model, batch, gen)
         states = self.predictions(batch.obs, batch.features, x0)
+        weights = {**WEIGHTS, "keypoints2d": self.cfg.weight_2d}
         total, terms = 0.0, {}
         for w, x in zip(self.stage_weights(len(states)), states):
-            loss, terms = state_loss(self.model, x, batch)
+            loss, terms = state_loss(self.model, x, batch, weights)
             total = total + w * loss.mean()
         return total, terms  # terms of the last step
 

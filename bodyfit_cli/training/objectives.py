@@ -21,7 +21,9 @@ from bodyfit_cli.training.views import Batch
 WEIGHTS = {"rotations": 1.0, "points3d": 10.0, "keypoints2d": 10.0, "betas": 0.1, "camera": 1.0}
 
 
-def state_loss(model: BodyModel, x: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def state_loss(
+    model: BodyModel, x: torch.Tensor, batch: Batch, weights: dict[str, float] = WEIGHTS,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # fmt: skip
     """(B,) weighted total and the batch mean of each term, for a predicted state `x` (B, state_size)."""
     d = state.decode(x, batch.box)
     body = state.pose(model, d)
@@ -40,7 +42,7 @@ def state_loss(model: BodyModel, x: torch.Tensor, batch: Batch) -> tuple[torch.T
     # Box-relative pelvis position and log depth.
     camera = (x[:, -3:] - batch.state[:, -3:]).abs().sum(1)
     terms = {"rotations": rotations, "points3d": points3d, "keypoints2d": keypoints2d, "betas": betas, "camera": camera}
-    total = sum(WEIGHTS[k] * v for k, v in terms.items())
+    total = sum(weights[k] * v for k, v in terms.items())
     return total, {k: v.detach().mean() for k, v in terms.items()}
 
 
