@@ -15,8 +15,9 @@ import torch
 from bodyfit_cli.body.loaders import load_body_model
 from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.errors import InputError
-from bodyfit_cli.evaluation.benchmark import make_views, pick_poses, read_keypoints3d, score
-from bodyfit_cli.fitting.init import relaxed_pose
+from bodyfit_cli.evaluation.benchmark import make_views, pick_poses, read_keypoints3d, run_methods, score
+from bodyfit_cli.fitting.init import MeanInit, relaxed_pose
+from bodyfit_cli.fitting.registry import make_backend
 from bodyfit_cli.fitting.types import BodyParams
 from bodyfit_cli.networks.weights import weights_file
 from bodyfit_cli.vocabulary import KEYPOINT_NAMES
@@ -59,6 +60,22 @@ def test_pick_poses_covers_every_pose_before_repeating(poses_file: Path) -> None
     first = {tuple(p[0].tolist()) for p in picked[:6]}
     assert len(first) == 6
     assert torch.equal(picked, pick_poses(poses, 12, seed=1))
+
+
+@pytest.mark.skipif(not weights_file("lgd", "default").is_file() or not weights_file("hund", "default").is_file(),
+                    reason="no shipped LGD and hund weights")
+def test_methods_taking_turns_score_as_each_alone(poses_file: Path) -> None:
+    model = BodyModel(load_body_model("default"))
+    obs, truth = make_views(read_keypoints3d(poses_file), 6, 0, torch.device("cpu"))
+    runs = {name: (make_backend(name, model), MeanInit(model)) for name in ("lgd", "hund")}
+    seen: list[str] = []
+    together = run_methods(runs, model, obs, truth, 2, lambda name, k: seen.append(name))
+    assert seen == ["lgd", "hund"] * 3  # chunk by chunk, every method in turn
+    for name, run in runs.items():
+        alone = run_methods({name: run}, model, obs, truth, 2)[name]
+        for key in ("pa_mpjpe_mm", "mpjpe_mm", "reproj_px"):
+            assert alone[key] == pytest.approx(together[name][key], rel=1e-5)
+        assert 0 < together[name]["median_ms"] <= together[name]["p95_ms"]
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -95,32 +95,35 @@ def score(pred: torch.Tensor, truth: torch.Tensor, obs: Observations) -> dict[st
     }
 
 
-def run_method(
-    backend: Backend, init: Initialiser, model: BodyModel, obs: Observations, truth: torch.Tensor, batch: int,
-    progress: Callable[[int], None] = lambda _: None,
-) -> dict[str, float]:  # fmt: skip
-    """Fit all views `batch` at a time; per-person time = the batch's wall time / its size, initialisation
-    included (a regressor's pass is part of what a fit costs)."""
-    errors: dict[str, list[torch.Tensor]] = {}
-    times: list[float] = []
-    n = obs.batch_size
-    for s in range(0, n, batch):
+def run_methods(
+    methods: dict[str, tuple[Backend, Initialiser]], model: BodyModel, obs: Observations, truth: torch.Tensor,
+    batch: int, progress: Callable[[str, int], None] = lambda name, k: None,
+) -> dict[str, dict[str, float]]:  # fmt: skip
+    """Fit all views `batch` at a time with every method, taking turns chunk by chunk, so that a machine
+    whose speed drifts during the run (a shared VM, a laptop warming up) slows every method alike.
+    Per-person time = the chunk's wall time / its size, initialisation included (a regressor's pass is
+    part of what a fit costs)."""
+    errors: dict[str, dict[str, list[torch.Tensor]]] = {name: {} for name in methods}
+    times: dict[str, list[float]] = {name: [] for name in methods}
+    for s in range(0, obs.batch_size, batch):
         part = obs.map(lambda t: t[s : s + batch])
-        start = time.perf_counter()
-        params = backend.fit(part, init(part))
-        if part.keypoints.is_cuda:
-            torch.cuda.synchronize()
-        elapsed = time.perf_counter() - start
-        times += [elapsed / part.batch_size] * part.batch_size
-        with torch.no_grad():
-            pred = params.pose(model).keypoints
-        for key, value in score(pred, truth[s : s + batch], part).items():
-            errors.setdefault(key, []).append(value.cpu())
-        progress(part.batch_size)
-    result = {key: float(torch.cat(v).mean()) for key, v in errors.items()}
-    ms = np.array(times) * 1000
-    result.update(median_ms=float(np.median(ms)), p95_ms=float(np.percentile(ms, 95)))
-    return result
+        for name, (backend, init) in methods.items():
+            start = time.perf_counter()
+            params = backend.fit(part, init(part))
+            if part.keypoints.is_cuda:
+                torch.cuda.synchronize()
+            times[name] += [(time.perf_counter() - start) / part.batch_size] * part.batch_size
+            with torch.no_grad():
+                pred = params.pose(model).keypoints
+            for key, value in score(pred, truth[s : s + batch], part).items():
+                errors[name].setdefault(key, []).append(value.cpu())
+            progress(name, part.batch_size)
+    results = {}
+    for name in methods:
+        ms = np.array(times[name]) * 1000
+        results[name] = {key: float(torch.cat(v).mean()) for key, v in errors[name].items()}
+        results[name].update(median_ms=float(np.median(ms)), p95_ms=float(np.percentile(ms, 95)))
+    return results
 
 
 def make_views(poses: Poses3D, n: int, seed: int, device: torch.device) -> tuple[Observations, torch.Tensor]:

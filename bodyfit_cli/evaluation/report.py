@@ -11,7 +11,7 @@ from rich.table import Table
 from bodyfit_cli.body.loaders import load_body_model
 from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.errors import BodyfitError, MethodUnavailable
-from bodyfit_cli.evaluation.benchmark import make_views, mocap_poses, read_keypoints3d, run_method
+from bodyfit_cli.evaluation.benchmark import make_views, mocap_poses, read_keypoints3d, run_methods
 from bodyfit_cli.fitting.registry import METHODS, check_method, make_backend, make_init
 from bodyfit_cli.io.atomic import ensure_dir, write_json_atomic
 from bodyfit_cli.pipeline import fitting_device
@@ -40,18 +40,20 @@ def run_bench(
     model.to(dev)
     obs, truth = make_views(poses, n, seed, dev)
     results: dict[str, dict] = {}
+    runs = {}
     starts: set[str] = set()  # what --init resolved to (auto: the regressor where trained)
+    for name in methods:
+        try:
+            backend = make_backend(name, model, prior)
+        except MethodUnavailable as e:
+            results[name] = {"available": False, "reason": str(e)}
+            continue
+        runs[name] = (backend, make_init(init, model, backend))  # the regressor method initialises itself
+        starts.add(runs[name][1].name)
     with progress_bar(console, transient=True) as progress:
-        for name in methods:
-            try:
-                backend = make_backend(name, model, prior)
-            except MethodUnavailable as e:
-                results[name] = {"available": False, "reason": str(e)}
-                continue
-            task = progress.add_task(name, total=n)
-            start = make_init(init, model, backend)  # the regressor method initialises itself
-            starts.add(start.name)
-            results[name] = run_method(backend, start, model, obs, truth, batch, lambda k: progress.advance(task, k))
+        tasks = {name: progress.add_task(name, total=n) for name in runs}
+        results.update(run_methods(runs, model, obs, truth, batch, lambda name, k: progress.advance(tasks[name], k)))
+    results = {name: results[name] for name in methods}  # in the order asked for
     report = {
         "n": n, "seed": seed, "device": str(dev), "input": poses.source, "batch": batch, "init": ", ".join(sorted(starts)) or init, "prior": prior,
         "body_model": body_model, "machine": platform.machine(), "methods": results,
