@@ -1,10 +1,11 @@
 """Time `bodyfit image` stages and SMPLify per person, on this machine's CPU (or GPU with --device cuda).
 
-    python benchmarks/bench_image.py [IMAGE] [--device cpu|cuda] [--repeats N]
+    python benchmarks/bench_image.py [IMAGE] [--method smplify|lgd|hund] [--device cpu|cuda] [--repeats N]
 
 1. The whole image pipeline after start-up (models loaded once), split into detect / fit / render,
    median over repeats of one image (default: the first image in samples/).
-2. SMPLify alone on synthetic 2D keypoints of the default body model, time per person at batch 1 and 16.
+2. The fitting method alone on synthetic 2D keypoints of the default body model, time per person at
+   batch 1 and 16 (the initialisation not included), median over repeats.
 """
 
 from __future__ import annotations
@@ -45,11 +46,12 @@ def synthetic_observations(model, batch: int, seed: int = 0) -> Observations:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("image", nargs="?", type=Path, default=sorted(Path("samples").glob("*.jpg"))[0])
+    ap.add_argument("--method", default="smplify")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as out:
-        pipe = ImagePipeline(Options(out=Path(out), device=args.device, overwrite=True))
+        pipe = ImagePipeline(Options(out=Path(out), method=args.method, device=args.device, overwrite=True))
         item = InputItem(path=args.image, rel=Path(args.image.name))
         pipe.run(item)  # warm-up: detector graph, GL context, first-call overheads
         runs = [pipe.run(item)["timing_ms"] for _ in range(args.repeats)]
@@ -64,11 +66,11 @@ def main() -> None:
         init = mean_init(pipe.model, obs)
         pipe.backend.fit(obs, init)  # warm-up
         times = []
-        for _ in range(3):
+        for _ in range(args.repeats):
             start = time.perf_counter()
             pipe.backend.fit(obs, init)
             times.append((time.perf_counter() - start) * 1000 / batch)
-        print(f"SMPLify batch {batch:2d}: {statistics.median(times):7.1f} ms per person")
+        print(f"{args.method} alone, batch {batch:2d}: {statistics.median(times):7.1f} ms per person")
 
 
 if __name__ == "__main__":

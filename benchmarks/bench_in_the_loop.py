@@ -62,8 +62,11 @@ def main() -> None:
     truth = torch.from_numpy(data.true_keypoints3d[rows])
     good = good_detections(data, rows)
     true_uv = project(truth, obs.focal, obs.center)
+    detected = obs.keypoints[..., 2] > 0
+    detector_2d = float((obs.keypoints[..., :2] - true_uv).norm(dim=-1)[detected].mean())
     model = BodyModel(load_body_model("default"))
-    print(f"{len(rows)} held-out people from {args.detections}, {int(good.sum())} with a good detection")
+    print(f"{len(rows)} held-out people from {args.detections}, {int(good.sum())} with a good detection; "
+          f"the detector's keypoints are {detector_2d:.1f} px from the true ones")
     results: dict[str, dict] = {}
     for init_name in args.init.split(","):
         init = make_init(init_name, model)
@@ -93,7 +96,7 @@ def main() -> None:
                   f"{r['ms_per_person']:6.1f} ms/person")  # fmt: skip
     if args.json:
         write_json_atomic(args.json, {"detections": str(args.detections), "people": len(rows),
-                                      "good_detections": int(good.sum()), "results": results})  # fmt: skip
+                                      "good_detections": int(good.sum()), "detector_true_2d_px": detector_2d, "results": results})  # fmt: skip
 
 
 if __name__ == "__main__":
