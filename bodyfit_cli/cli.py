@@ -458,7 +458,7 @@ def train_lgd(
     batch: int = typer.Option(128, min=1, help="Synthetic views per step (each runs every descent step)."),
     lgd_steps: int = typer.Option(3, min=1, help="Descent steps the network takes per fit."),
     weight_2d: float = typer.Option(10.0, min=0.0, help="Weight of the 2D keypoint loss (against the true "
-                                    "projections) beside the 3D and parameter losses: higher fits overlays tighter."),
+                                    "projections) beside the 3D and parameter losses."),
     lr: float = _LR, hidden: int = _HIDDEN, seed: int = _SEED,
     device: str = _DEVICE, body_model: str = _BODY_MODEL, model_dir: Path | None = _MODEL_DIR,
 ) -> None:  # fmt: skip
