@@ -14,7 +14,7 @@ import torch
 from bodyfit_cli.body.loaders import load_body_model
 from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.evaluation.benchmark import score
-from bodyfit_cli.fitting.hund import NeuralDescentFitter, alignment, descend, segment_turns
+from bodyfit_cli.fitting.hund import NeuralDescentFitter, alignment, descend, evidence, segment_turns, segments
 from bodyfit_cli.fitting.init import MeanInit
 from bodyfit_cli.fitting.lgd import LearnedGradientDescent
 from bodyfit_cli.fitting.priors import load_prior
@@ -102,8 +102,8 @@ def test_untrained_stages_stay_put_and_read_their_own_misalignment(
     x0 = state.encode(model, MeanInit(model)(batch.obs), batch.box)
     states = descend(net, model, silhouettes, batch.obs, x0)
     assert len(states) == 3 and all(torch.allclose(x, x0) for x in states)
-    good = alignment(model, silhouettes, batch.state, batch.obs, batch.box, batch.obs.masks)
-    bad = alignment(model, silhouettes, x0, batch.obs, batch.box, batch.obs.masks)
+    good = alignment(model, silhouettes, batch.state, evidence(batch.obs))
+    bad = alignment(model, silhouettes, x0, evidence(batch.obs))
     assert bool((good.reprojection < bad.reprojection).all()) and bool((good.silhouette < bad.silhouette).all())
 
 
@@ -115,14 +115,14 @@ def test_segment_turns_say_how_far_each_limb_must_turn_and_stretch() -> None:
     rot = torch.tensor([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
     detected[0, wrist] = uv[0, elbow] + 1.5 * rot @ (uv[0, wrist] - uv[0, elbow])  # turned 30 degrees, 1.5x as long
     seen = torch.ones(1, NUM_KEYPOINTS, 1)
-    turns = segment_turns(uv, detected, seen).reshape(len(SEGMENTS), 3)
+    turns = segment_turns(uv, segments(detected, seen)).reshape(len(SEGMENTS), 3)
     forearm = SEGMENTS.index(("left_elbow", "left_wrist"))
     assert torch.allclose(turns[forearm], torch.tensor([0.5, 1 - math.cos(angle), math.log(1.5)]), atol=1e-4)
     others = torch.ones(len(SEGMENTS), dtype=torch.bool)
     others[forearm] = False
     assert turns[others].abs().max() < 1e-4  # no other segment has the wrist as an end
     seen[0, wrist] = 0.0  # an undetected end says nothing
-    assert segment_turns(uv, detected, seen).abs().max() < 1e-4
+    assert segment_turns(uv, segments(detected, seen)).abs().max() < 1e-4
 
 
 def test_hund_needs_no_gradients_at_test_time_unlike_lgd(model: BodyModel, sampler: ViewSampler) -> None:

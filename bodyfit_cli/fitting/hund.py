@@ -34,20 +34,59 @@ RESIDUAL_GAIN = 10.0  # misses are a few hundredths of the box: read them at the
 _SEGMENT_ENDS = torch.tensor([[KEYPOINT_INDEX[a], KEYPOINT_INDEX[b]] for a, b in SEGMENTS])
 
 
-def segment_turns(uv: torch.Tensor, detected: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+@dataclass
+class Segments:
+    """The detected segments between keypoints (`vocabulary.SEGMENTS`), per person."""
+
+    vectors: torch.Tensor  # (B, S, 2) from the first end to the second, pixels
+    lengths: torch.Tensor  # (B, S), at least 1e-6
+    seen: torch.Tensor  # (B, S) 1 where both ends were detected, else 0
+
+
+def _vectors(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    ends = _SEGMENT_ENDS.to(points.device)
+    vectors = points[:, ends[:, 1]] - points[:, ends[:, 0]]
+    return vectors, vectors.norm(dim=-1).clamp(min=1e-6)
+
+
+def segments(points: torch.Tensor, seen: torch.Tensor) -> Segments:
+    """Segments of (B, K, 2) keypoints, `seen` (B, K, 1) saying which were detected."""
+    return Segments(*_vectors(points), seen[:, _SEGMENT_ENDS.to(points.device), 0].prod(-1))
+
+
+def segment_turns(uv: torch.Tensor, detected: Segments) -> torch.Tensor:
     """(B, S*3) per segment between keypoints: the sine and 1 - cosine of the angle from the body's projected
     segment to the detected one, and the log of their length ratio; 0 where an end is not detected. These
     say directly which way each limb must turn, which a network would otherwise have to work out from the
     keypoints' residuals."""
-    ends = _SEGMENT_ENDS.to(uv.device)
-    p, d = uv[:, ends[:, 1]] - uv[:, ends[:, 0]], detected[:, ends[:, 1]] - detected[:, ends[:, 0]]
-    pn, dn = p.norm(dim=-1).clamp(min=1e-6), d.norm(dim=-1).clamp(min=1e-6)
+    p, pn = _vectors(uv)
+    d, dn = detected.vectors, detected.lengths
     lengths = pn * dn
     sin = (p[..., 0] * d[..., 1] - p[..., 1] * d[..., 0]) / lengths
     cos = (p * d).sum(-1) / lengths
     stretch = (dn / pn).log().clamp(-1.0, 1.0)
-    both = seen[:, ends, 0].prod(-1)
-    return (torch.stack([sin, 1 - cos, stretch], -1) * both[..., None]).flatten(1)
+    return (torch.stack([sin, 1 - cos, stretch], -1) * detected.seen[..., None]).flatten(1)
+
+
+@dataclass
+class Evidence:
+    """What the stages compare the body with. It is the same at every stage, so it is prepared once per fit."""
+
+    obs: Observations
+    box: state.PersonBox
+    masks: torch.Tensor  # (B, M, M), zeros for people without a mask
+    with_mask: torch.Tensor  # (B,) bool
+    any_mask: bool
+    seen: torch.Tensor  # (B, K, 1) 1 where the keypoint was detected
+    segments: Segments
+
+
+def evidence(obs: Observations, dtype: torch.dtype = torch.float32) -> Evidence:
+    masks = obs.masks if obs.masks is not None else obs.keypoints.new_zeros(obs.batch_size, MASK_SIZE, MASK_SIZE)
+    with_mask = has_mask(masks)
+    seen = (obs.keypoints[..., 2:] > state.SEEN).to(dtype)
+    return Evidence(obs, state.person_box(obs), masks, with_mask, bool(with_mask.any()), seen,
+                    segments(obs.keypoints[..., :2], seen))  # fmt: skip
 
 
 @dataclass
@@ -59,16 +98,12 @@ class Alignment:
     silhouette: torch.Tensor  # (B,), 0 without a mask
 
 
-def alignment(
-    model: BodyModel, silhouettes: Silhouettes, x: torch.Tensor, obs: Observations, box: state.PersonBox,
-    masks: torch.Tensor,
-) -> Alignment:  # fmt: skip
+def alignment(model: BodyModel, silhouettes: Silhouettes, x: torch.Tensor, ev: Evidence) -> Alignment:
     """Residuals and losses of state `x`; the silhouette is rendered only for people with a mask."""
-    with_mask = has_mask(masks)
-    body = state.pose(model, state.decode(x, box), points=silhouettes.points if bool(with_mask.any()) else None)
+    obs, box = ev.obs, ev.box
+    body = state.pose(model, state.decode(x, box), points=silhouettes.points if ev.any_mask else None)
     uv = project(body.keypoints, obs.focal, obs.center)
-    seen = (obs.keypoints[..., 2:] > state.SEEN).to(x.dtype)
-    residuals = ((uv - obs.keypoints[..., :2]) / box.size[:, None, None]).clamp(-RESIDUAL_CLIP, RESIDUAL_CLIP) * seen
+    residuals = ((uv - obs.keypoints[..., :2]) / box.size[:, None, None]).clamp(-RESIDUAL_CLIP, RESIDUAL_CLIP) * ev.seen
     projected = ((uv - box.center[:, None]) / box.size[:, None, None]).clamp(-2, 2)  # where the body's keypoints are now
     reprojection = losses.reprojection(body.keypoints, obs, SIGMA)
     if body.points is None:
@@ -76,12 +111,12 @@ def alignment(
         sil = torch.zeros_like(reprojection)
     else:
         rendered = silhouettes.render(body.points, obs, box)
-        diff = (rendered - masks) * with_mask[:, None, None]
+        diff = (rendered - ev.masks) * ev.with_mask[:, None, None]
         pooled = F.avg_pool2d(diff[:, None], POOL).flatten(1)
-        sil = silhouette_loss(rendered, masks)
+        sil = silhouette_loss(rendered, ev.masks)
     inputs = torch.cat(
         [
-            RESIDUAL_GAIN * residuals.flatten(1), projected.flatten(1), segment_turns(uv, obs.keypoints[..., :2], seen),
+            RESIDUAL_GAIN * residuals.flatten(1), projected.flatten(1), segment_turns(uv, ev.segments),
             pooled, 10 * reprojection[:, None], 10 * sil[:, None],
         ], -1,
     )  # fmt: skip
@@ -93,13 +128,12 @@ def descend(
 ) -> list[torch.Tensor]:  # fmt: skip
     """The states after each stage, starting from `x`. Differentiable in the network's weights through
     the states it adds up; the alignment it reads is measured without a graph, as at test time."""
-    box = state.person_box(obs)
-    masks = obs.masks if obs.masks is not None else x.new_zeros(x.shape[0], MASK_SIZE, MASK_SIZE)
-    context = net.context_code(state.keypoint_features(obs, box), masks, has_mask(masks))
+    ev = evidence(obs, x.dtype)
+    context = net.context_code(state.keypoint_features(obs, ev.box), ev.masks, ev.with_mask)
     memory, states = None, []
     for _ in range(net.stages):
         with torch.no_grad():
-            a = alignment(model, silhouettes, x.detach(), obs, box, masks)
+            a = alignment(model, silhouettes, x.detach(), ev)
         delta, memory = net(x, a.inputs, context, memory)
         x = x + delta
         states.append(x)
