@@ -495,7 +495,31 @@ def train_hund(
     _train_network("hund", data, out, checkpoint, resume, device, body_model, model_dir, **config)
 
 
+def keep_stderr_for_bodyfit() -> None:
+    """Send what native libraries write to file descriptor 2 to /dev/null; Python's stderr keeps the terminal.
+
+    MediaPipe's graph threads (and TFLite, absl, EGL) log straight to descriptor 2, from any thread and
+    at any time: some models open after a first result is returned. Silencing the descriptor around
+    each call raced with those threads, and with bodyfit's own lines from other threads. So Python's
+    `sys.stderr` moves to a copy of the descriptor, once, before anything writes, and only bodyfit's
+    lines and Python's tracebacks reach the user. BODYFIT_NATIVE_LOGS=1 keeps the libraries' logs.
+    """
+    if os.environ.get("BODYFIT_NATIVE_LOGS") == "1":
+        return
+    try:
+        ours = os.dup(2)
+    except OSError:  # no stderr at all: nothing to keep
+        return
+    encoding, errors = sys.stderr.encoding, sys.stderr.errors
+    sys.stderr.flush()
+    sys.stderr = open(ours, "w", encoding=encoding, errors=errors, buffering=1)  # noqa: SIM115 (lives as long as the process)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+
 def main() -> None:
+    keep_stderr_for_bodyfit()
     app()
 
 

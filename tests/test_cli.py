@@ -406,3 +406,24 @@ def test_image_without_people_is_not_an_error(scene: Scene, bad) -> None:
     # The parameter file is written too, with the same keys and zero people.
     with np.load(scene.root / "T" / "a" / "x.npz") as arrays:
         assert arrays["body_pose"].shape == (0, 69) and arrays["joints3d"].shape == (0, 24, 3)
+
+
+@pytest.mark.parametrize("native_logs", [False, True])
+def test_native_writes_to_descriptor_2_are_dropped_unless_asked_for(native_logs: bool) -> None:
+    code = (
+        "import os, sys, threading\n"
+        "from bodyfit_cli.cli import keep_stderr_for_bodyfit\n"
+        "keep_stderr_for_bodyfit()\n"
+        "thread = threading.Thread(target=os.write, args=(2, b'native\\n'))\n"
+        "thread.start(); thread.join()\n"
+        "print('ours', file=sys.stderr)\n"
+        "raise RuntimeError('tracebacks still show')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "BODYFIT_NATIVE_LOGS"}
+    if native_logs:
+        env["BODYFIT_NATIVE_LOGS"] = "1"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode == 1
+    assert ("native\n" in run.stderr) == native_logs
+    assert run.stderr.replace("native\n", "").startswith("ours\nTraceback")
+    assert run.stderr.rstrip().endswith("RuntimeError: tracebacks still show")

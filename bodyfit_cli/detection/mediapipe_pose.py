@@ -14,9 +14,7 @@ the person is lost), and `find_in` looks for someone inside a box.
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
@@ -50,24 +48,6 @@ class _Landmark(Protocol):
     visibility: float | None
 
 
-@contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """Hide what MediaPipe's C++ code logs while it loads and runs.
-
-    It logs through absl straight to file descriptor 2 (environment variables such as
-    GLOG_minloglevel no longer reach it), which would break the promise of a clean stderr.
-    """
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 class MediaPipeDetector:
     """One MediaPipe graph per instance, so models load once per process, not once per image."""
 
@@ -81,31 +61,26 @@ class MediaPipeDetector:
         self._landmarker: Any = None
         self._pose: Any = None
         self._tracker: Any = None
-        with _quiet_stderr():
-            import mediapipe as mp  # slow to import: only when a detector is wanted
+        import mediapipe as mp  # slow to import: only when a detector is wanted
 
-            if pose_model is None:
-                self._pose = mp.solutions.pose.Pose(
-                    static_image_mode=True,
-                    model_complexity=1,
-                    enable_segmentation=True,
-                    min_detection_confidence=_DETECTOR_CONFIDENCE,
-                )
-            else:
-                self._landmarker = _create_landmarker(mp, Path(pose_model), max_people)
-            if video and pose_model is None:
-                # Our One-Euro filter smooths (or not, with --no-smooth); MediaPipe's own would add lag.
-                self._tracker = mp.solutions.pose.Pose(
-                    static_image_mode=False,
-                    model_complexity=1,
-                    smooth_landmarks=False,
-                    min_detection_confidence=_DETECTOR_CONFIDENCE,
-                )
+        if pose_model is None:
+            self._pose = mp.solutions.pose.Pose(
+                static_image_mode=True,
+                model_complexity=1,
+                enable_segmentation=True,
+                min_detection_confidence=_DETECTOR_CONFIDENCE,
+            )
+        else:
+            self._landmarker = _create_landmarker(mp, Path(pose_model), max_people)
+        if video and pose_model is None:
+            # Our One-Euro filter smooths (or not, with --no-smooth); MediaPipe's own would add lag.
+            self._tracker = mp.solutions.pose.Pose(
+                static_image_mode=False,
+                model_complexity=1,
+                smooth_landmarks=False,
+                min_detection_confidence=_DETECTOR_CONFIDENCE,
+            )
         self._mp = mp
-        # The graph loads its models on background threads, logging as it goes; a first image
-        # waits for them, so the loading happens here, inside the silenced block.
-        self.detect(np.zeros((64, 64, 3), dtype=np.uint8))
-        self.reset()
 
     def detect(self, image_rgb: np.ndarray) -> list[PersonKeypoints]:
         """Everyone found in an (H, W, 3) uint8 RGB image, at most `max_people`."""
@@ -114,19 +89,18 @@ class MediaPipeDetector:
         height, width = image_rgb.shape[:2]
         work = image_rgb.copy()
         people: list[PersonKeypoints] = []
-        with _quiet_stderr():
-            for window in _windows(width, height):
-                while len(people) < self.max_people:
-                    added = False
-                    for person in self._find_in(work, window):
-                        if person.score < self.min_score:
-                            continue
-                        _paint_out(work, person)
-                        if len(people) < self.max_people and not _seen(person, people):
-                            people.append(person)
-                            added = True
-                    if not added:
-                        break
+        for window in _windows(width, height):
+            while len(people) < self.max_people:
+                added = False
+                for person in self._find_in(work, window):
+                    if person.score < self.min_score:
+                        continue
+                    _paint_out(work, person)
+                    if len(people) < self.max_people and not _seen(person, people):
+                        people.append(person)
+                        added = True
+                if not added:
+                    break
         return people
 
     @property
@@ -136,8 +110,7 @@ class MediaPipeDetector:
     def track(self, image_rgb: np.ndarray) -> PersonKeypoints | None:
         """The person followed since the last `reset` (or the most prominent one, when lost)."""
         height, width = image_rgb.shape[:2]
-        with _quiet_stderr():
-            result = self._tracker.process(image_rgb)
+        result = self._tracker.process(image_rgb)
         if result.pose_landmarks is None:
             return None
         person = _to_person(result.pose_landmarks.landmark, None, (0, 0, width, height), (width, height))
@@ -146,9 +119,7 @@ class MediaPipeDetector:
     def reset(self) -> None:
         """Forget the tracked person: the next frame is from another clip."""
         if self._tracker is not None:
-            with _quiet_stderr():
-                self._tracker.reset()  # restarts the graph, whose threads log as they open its models:
-                self._tracker.process(np.zeros((64, 64, 3), dtype=np.uint8))  # wait for them here
+            self._tracker.reset()
 
     def find_in(self, image_rgb: np.ndarray, box: tuple[float, float, float, float]) -> list[PersonKeypoints]:
         """People found inside `box` (clipped to the image), in full-image pixels."""
@@ -157,8 +128,7 @@ class MediaPipeDetector:
         x1, y1 = min(width, int(math.ceil(box[2]))), min(height, int(math.ceil(box[3])))
         if x1 - x0 < 16 or y1 - y0 < 16:
             return []
-        with _quiet_stderr():
-            found = self._find_in(image_rgb, (x0, y0, x1, y1))
+        found = self._find_in(image_rgb, (x0, y0, x1, y1))
         return [p for p in found if p.score >= self.min_score]
 
     def close(self) -> None:

@@ -4,7 +4,7 @@ Two backends: pyrender (OpenGL, headless through EGL) and a built-in software re
 OpenGL is unavailable; BODYFIT_RENDERER=pyrender|software forces one.
 """
 
-from bodyfit_cli.render.api import look_at_camera, overlay, prepare, render
+from bodyfit_cli.render.api import look_at_camera, overlay, render
 from bodyfit_cli.render.scene import Camera, MeshToDraw
 
-__all__ = ["Camera", "MeshToDraw", "look_at_camera", "overlay", "prepare", "render"]
+__all__ = ["Camera", "MeshToDraw", "look_at_camera", "overlay", "render"]

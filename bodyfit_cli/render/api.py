@@ -89,14 +89,6 @@ def overlay(image: np.ndarray, meshes: list[MeshToDraw], camera: Camera, side_vi
     return np.concatenate([front, _blend_window(background, *render_window(meshes, camera, pose))], axis=1)
 
 
-def prepare() -> None:
-    """Set the renderer up now rather than at the first picture: OpenGL's context, or the software
-    renderer with its one-line notice. A video's frames are drawn while another thread runs MediaPipe,
-    which silences stderr at times, so the notice is given before that thread starts."""
-    triangle = MeshToDraw(np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 0.0, 1.0]]), np.array([[0, 1, 2]]))
-    _backend()([triangle], Camera((4.0, 4.0), (2.0, 2.0), 4, 4))
-
-
 def look_at_camera(meshes: list[MeshToDraw], width: int, height: int, view: str = "front") -> tuple[Camera, np.ndarray]:
     """A camera and world-to-camera pose that frame meshes of a y-up world facing +z (SMPL's).
 

@@ -157,9 +157,6 @@ class VideoPipeline:
             meshes = stack.enter_context(atomic_dir(Path(paths["meshes"]))) if paths["meshes"] else None
             writer = None
             if paths["overlay"]:
-                from bodyfit_cli.render import prepare
-
-                prepare()  # here, before MediaPipe runs in the other thread and silences stderr at times
                 tmp = stack.enter_context(atomic_path(Path(paths["overlay"])))
                 writer = stack.enter_context(VideoWriter(tmp, video.fps, video.width, video.height))
             table = RowTable(self.result_path(item).parent)  # made by atomic_path above
