@@ -408,6 +408,8 @@ _RESUME = typer.Option(False, "--resume", help="Continue from the checkpoint if 
 _LR = typer.Option(1e-3, help="Peak learning rate.")
 _HIDDEN = typer.Option(512, min=8, help="Width of the network.")
 _SEED = typer.Option(0, help="Seed for the network's start and every batch.")
+_MIX_PARTS = typer.Option(0.0, min=0.0, max=1.0, help="Share of training poses whose legs, arms, spine and head "
+                          "each come, with even odds, from another pose: poses beyond the mocap's.")
 _DEVICE = typer.Option("auto", help="auto, cpu or cuda.")
 _BODY_MODEL = typer.Option("default", help="default, smpl or smplx.")
 _MODEL_DIR = typer.Option(None, help="Folder with smpl/ or smplx/ model files.")
@@ -459,12 +461,12 @@ def train_lgd(
     lgd_steps: int = typer.Option(3, min=1, help="Descent steps the network takes per fit."),
     weight_2d: float = typer.Option(10.0, min=0.0, help="Weight of the 2D keypoint loss (against the true "
                                     "projections) beside the 3D and parameter losses."),
-    lr: float = _LR, hidden: int = _HIDDEN, seed: int = _SEED,
+    mix_parts: float = _MIX_PARTS, lr: float = _LR, hidden: int = _HIDDEN, seed: int = _SEED,
     device: str = _DEVICE, body_model: str = _BODY_MODEL, model_dir: Path | None = _MODEL_DIR,
 ) -> None:  # fmt: skip
     """Train Learned Gradient Descent's update network (--method lgd) on synthetic views of the pose dataset."""
     config = {"steps": steps, "batch": batch, "lr": lr, "hidden": hidden, "lgd_steps": lgd_steps, "weight_2d": weight_2d,
-              "seed": seed}  # fmt: skip
+              "mix_parts": mix_parts, "seed": seed}  # fmt: skip
     _train_network("lgd", data, out, checkpoint, resume, device, body_model, model_dir, **config)
 
 
@@ -479,8 +481,8 @@ def train_hund(
     stages: int = typer.Option(5, min=1, help="Recurrent stages per fit."),
     meta_loss: str = typer.Option("sum", help="Train every stage's result (sum) or only the last (last)."),
     masks: float = typer.Option(0.7, min=0.0, max=1.0, help="Share of synthetic people given a mask."),
-    lr: float = _LR, hidden: int = typer.Option(256, min=8, help="Width of the network (LSTM memory)."),
-    seed: int = _SEED,
+    mix_parts: float = _MIX_PARTS, lr: float = _LR,
+    hidden: int = typer.Option(256, min=8, help="Width of the network (LSTM memory)."), seed: int = _SEED,
     device: str = _DEVICE, body_model: str = _BODY_MODEL, model_dir: Path | None = _MODEL_DIR,
 ) -> None:  # fmt: skip
     """Train neural descent's recurrent updater (--method hund): synthetic views of the pose dataset, and
@@ -490,7 +492,7 @@ def train_hund(
     config = {
         "steps": steps, "batch": batch, "lr": lr, "hidden": hidden, "stages": stages, "meta_loss": meta_loss,
         "masks": masks, "unlabelled": [str(p) for p in unlabelled or []], "unlabelled_every": unlabelled_every,
-        "seed": seed,
+        "mix_parts": mix_parts, "seed": seed,
     }  # fmt: skip
     _train_network("hund", data, out, checkpoint, resume, device, body_model, model_dir, **config)
 

@@ -72,6 +72,23 @@ def test_sampler_is_deterministic_and_its_truth_projects_onto_the_detections(sam
     assert float(err.median()) < 0.03  # 1% noise of the box diagonal
 
 
+def test_mixed_poses_are_made_of_whole_parts_of_dataset_poses(model: BodyModel, sampler: ViewSampler) -> None:
+    mixing = ViewSampler(model, toy_dataset(), mix_parts=1.0)
+    plain, mixed, again = sampler.sample(64, seed=5), mixing.sample(64, seed=5), mixing.sample(64, seed=5)
+    assert torch.equal(mixed.state, again.state)
+    # The view and the base pose's global orientation are the plain batch's; only parts below it change.
+    base, local = plain.rotations, mixed.rotations
+    assert torch.allclose(local[:, 0], base[:, 0], atol=1e-6)
+    changed = ~torch.isclose(local, base, atol=1e-6).flatten(2).all(-1)  # (B, 24) joints that differ
+    assert 0.3 < float(changed[:, 1:].float().mean()) < 0.7  # each part taken with even odds
+    pool = sampler.rotations.flatten(2)  # every local rotation of the dataset, (N, 24, 9)
+    for part in mixing.parts:
+        ours = local[:, part].flatten(2)  # (B, P, 9): must equal one dataset pose's part, all joints together
+        same = (ours[:, None] - pool[None, :, part]).abs().amax((-1, -2)) < 1e-6
+        assert bool(same.any(1).all())
+        assert bool((changed[:, part].all(1) | ~changed[:, part].any(1)).all())  # a part moves as a whole
+
+
 def test_features_do_not_depend_on_where_the_person_is_or_how_large(sampler: ViewSampler) -> None:
     batch = sampler.sample(8, seed=1)
     moved = replace(batch.obs, keypoints=batch.obs.keypoints.clone())

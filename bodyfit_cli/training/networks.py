@@ -58,6 +58,7 @@ class NetworkConfig:
     unlabelled: list[str] = field(default_factory=list)  # hund: detection sets for self-supervised batches
     unlabelled_every: int = 2  # hund: with unlabelled data, every k-th batch is self-supervised
     shape_sigma: float = 1.0
+    mix_parts: float = 0.0  # share of training poses whose body parts come from other poses (views.ViewSampler)
     weight_2d: float = WEIGHTS["keypoints2d"]  # weight of the 2D keypoint term against the others (objectives.WEIGHTS)
     seed: int = 0
     checkpoint_every: int = 250
@@ -214,7 +215,7 @@ def train_network(
     if len(train) == 0 or len(val) == 0:
         raise InputError(f"{data_path}: training needs poses both in and out of the validation trials {VALIDATION_TRIALS}")
     masks = cfg.masks if cfg.kind == "hund" else 0.0
-    sampler = ViewSampler(model, train, shape_sigma=cfg.shape_sigma, masks=masks)
+    sampler = ViewSampler(model, train, shape_sigma=cfg.shape_sigma, masks=masks, mix_parts=cfg.mix_parts)
     unlabelled = UnlabelledSampler([Path(p) for p in cfg.unlabelled], device) if cfg.unlabelled else None
     torch.manual_seed(cfg.seed)
     net = build(cfg, model.num_betas).to(device)

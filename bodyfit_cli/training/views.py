@@ -21,9 +21,15 @@ from bodyfit_cli.geometry.rotations import axis_angle_to_matrix
 from bodyfit_cli.networks import state
 from bodyfit_cli.synthetic import ProjectionConfig, random_views
 from bodyfit_cli.training.pose_data import PoseDataset
-from bodyfit_cli.vocabulary import KEYPOINT_NAMES
+from bodyfit_cli.vocabulary import KEYPOINT_NAMES, SMPL_JOINT_INDEX, indices
 
 Y_UP = torch.tensor([0.0, 1.0, 0.0])  # the pose dataset's world is the mocap's y-up world
+# Body parts whose joint rotations (relative to their parents) `mix_parts` may take from another pose.
+PARTS: tuple[tuple[str, ...], ...] = tuple(
+    tuple(f"{side}_{joint}" for joint in joints)
+    for side in ("left", "right")
+    for joints in (("hip", "knee", "ankle", "foot"), ("collar", "shoulder", "elbow", "wrist", "hand"))
+) + (("spine1", "spine2", "spine3"), ("neck", "head"))
 
 
 @dataclass
@@ -43,11 +49,14 @@ class Batch:
 class ViewSampler:
     """Deterministic batches: the same seed gives the same batch. With `masks` > 0, that share of the
     views also gets a person mask (the rest none, as with keypoints from a file), made from dense points
-    of the true body's surface: a stand-in for the detector's segmentation."""
+    of the true body's surface: a stand-in for the detector's segmentation. With `mix_parts` > 0, that
+    share of the poses takes each body part (`PARTS`) with even odds from another pose of the dataset:
+    three CMU subjects walk, run and jump, while people in photos sit, reach and crouch, and a fitter that
+    has only seen the first learns to stop short of the keypoints of the others."""
 
     def __init__(
         self, model: BodyModel, data: PoseDataset, config: ProjectionConfig | None = None, shape_sigma: float = 1.0,
-        masks: float = 0.0,
+        masks: float = 0.0, mix_parts: float = 0.0,
     ) -> None:  # fmt: skip
         self.model = model
         self.device = model.v_template.device
@@ -56,6 +65,8 @@ class ViewSampler:
         self.config = config or ProjectionConfig()
         self.shape_sigma = shape_sigma
         self.masks = masks
+        self.mix_parts = mix_parts
+        self.parts = [torch.tensor(indices(part, SMPL_JOINT_INDEX), device=self.device) for part in PARTS]
         self.dense = model.point_set(surface_ids(model, TARGET_POINTS)) if masks > 0 else None
 
     def __len__(self) -> int:
@@ -67,6 +78,8 @@ class ViewSampler:
         index = torch.randint(len(self.rotations), (size,), generator=gen)
         betas = (torch.randn(size, self.model.num_betas, generator=gen) * self.shape_sigma).clamp(-3, 3)
         rots, betas = self.rotations[index.to(self.device)], betas.to(self.device)
+        if self.mix_parts > 0:
+            rots = self._mixed(rots, gen)
         world = self.model.pose_rotations(rots, betas)
         views = random_views(world.keypoints, KEYPOINT_NAMES, self.config, seed=seed, up=Y_UP.to(self.device))
         r, t = views.rotation, views.translation
@@ -83,6 +96,18 @@ class ViewSampler:
             obs=obs, box=box, features=state.keypoint_features(obs, box), rotations=rotations, betas=betas,
             keypoints=views.keypoints3d, joints=joints, state=truth,
         )  # fmt: skip
+
+
+    def _mixed(self, rots: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """`rots` with parts of a `mix_parts` share of them taken from random other poses (global orientation kept)."""
+        size = len(rots)
+        mixed = torch.rand(size, generator=gen) < self.mix_parts
+        rots = rots.clone()
+        for part in self.parts:
+            take = (mixed & (torch.rand(size, generator=gen) < 0.5)).to(self.device)
+            donors = torch.randint(len(self.rotations), (size,), generator=gen).to(self.device)
+            rots[:, part] = torch.where(take[:, None, None, None], self.rotations[donors][:, part], rots[:, part])
+        return rots
 
 
 def target_masks(dense: PointSet, model: BodyModel, x: torch.Tensor, obs: Observations, box: state.PersonBox) -> torch.Tensor:
