@@ -408,6 +408,9 @@ _RESUME = typer.Option(False, "--resume", help="Continue from the checkpoint if 
 _LR = typer.Option(1e-3, help="Peak learning rate.")
 _HIDDEN = typer.Option(512, min=8, help="Width of the network.")
 _SEED = typer.Option(0, help="Seed for the network's start and every batch.")
+_UNLABELLED = typer.Option(
+    None, help="Detected people without truth ('bodyfit train detect' files) for self-supervised batches; repeat.")
+_UNLABELLED_EVERY = typer.Option(2, min=1, help="With --unlabelled, every k-th batch is self-supervised.")
 _MIX_PARTS = typer.Option(0.0, min=0.0, max=1.0, help="Share of training poses whose legs, arms, spine and head "
                           "each come, with even odds, from another pose: poses beyond the mocap's.")
 _DEVICE = typer.Option("auto", help="auto, cpu or cuda.")
@@ -461,11 +464,15 @@ def train_lgd(
     lgd_steps: int = typer.Option(3, min=1, help="Descent steps the network takes per fit."),
     weight_2d: float = typer.Option(10.0, min=0.0, help="Weight of the 2D keypoint loss (against the true "
                                     "projections) beside the 3D and parameter losses."),
+    unlabelled: list[Path] | None = _UNLABELLED, unlabelled_every: int = _UNLABELLED_EVERY,
     mix_parts: float = _MIX_PARTS, lr: float = _LR, hidden: int = _HIDDEN, seed: int = _SEED,
     device: str = _DEVICE, body_model: str = _BODY_MODEL, model_dir: Path | None = _MODEL_DIR,
 ) -> None:  # fmt: skip
-    """Train Learned Gradient Descent's update network (--method lgd) on synthetic views of the pose dataset."""
+    """Train Learned Gradient Descent's update network (--method lgd) on synthetic views of the pose dataset, and
+    self-supervised batches of detected people when --unlabelled is given (detections of rendered motion capture
+    keep it trained on motion capture only)."""
     config = {"steps": steps, "batch": batch, "lr": lr, "hidden": hidden, "lgd_steps": lgd_steps, "weight_2d": weight_2d,
+              "unlabelled": [str(p) for p in unlabelled or []], "unlabelled_every": unlabelled_every,
               "mix_parts": mix_parts, "seed": seed}  # fmt: skip
     _train_network("lgd", data, out, checkpoint, resume, device, body_model, model_dir, **config)
 
@@ -473,9 +480,7 @@ def train_lgd(
 @train_app.command("hund")
 def train_hund(
     data: Path = _DATA, out: Path | None = _OUT, checkpoint: Path | None = _CHECKPOINT, resume: bool = _RESUME,
-    unlabelled: list[Path] | None = typer.Option(
-        None, help="Detected people without truth ('bodyfit train detect' files) for self-supervised batches; repeat."),
-    unlabelled_every: int = typer.Option(2, min=1, help="With --unlabelled, every k-th batch is self-supervised."),
+    unlabelled: list[Path] | None = _UNLABELLED, unlabelled_every: int = _UNLABELLED_EVERY,
     steps: int = typer.Option(4000, min=1, help="Training steps."),
     batch: int = typer.Option(128, min=1, help="People per step (each runs every stage)."),
     stages: int = typer.Option(5, min=1, help="Recurrent stages per fit."),

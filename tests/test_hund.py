@@ -160,14 +160,15 @@ def detection_set(sampler: ViewSampler, n: int, seed: int) -> DetectionSet:
     )  # fmt: skip
 
 
+@pytest.mark.parametrize("kind", ["hund", "lgd"])
 def test_training_with_and_without_truth_resumes_exactly_and_records_its_data(
-    model: BodyModel, sampler: ViewSampler, tmp_path: Path
+    kind: str, model: BodyModel, sampler: ViewSampler, tmp_path: Path
 ) -> None:
     data = write_toy_data(tmp_path / "poses.npz")
     unlabelled = tmp_path / "people.npz"
     detection_set(sampler, 24, seed=8).save(unlabelled)
     cfg = NetworkConfig(
-        kind="hund", steps=4, batch=8, hidden=32, stages=2, meta_loss="last", unlabelled=[str(unlabelled)],
+        kind=kind, steps=4, batch=8, hidden=32, stages=2, lgd_steps=2, meta_loss="last", unlabelled=[str(unlabelled)],
         checkpoint_every=2, validation_views=16,
     )  # fmt: skip
     logs: list[dict] = []
@@ -179,7 +180,7 @@ def test_training_with_and_without_truth_resumes_exactly_and_records_its_data(
     a, b = read_network_file(tmp_path / "a.pt"), read_network_file(tmp_path / "b.pt")
     for key, value in a["state_dict"].items():
         assert torch.allclose(value, b["state_dict"][key], atol=1e-6), key
-    assert a["kind"] == "hund" and a["training"]["meta_loss"] == "last"
+    assert a["kind"] == kind and a["training"]["meta_loss"] == "last"
     assert a["manifest"]["unlabelled_people"] == 24 and str(unlabelled) in a["manifest"]["unlabelled"]
 
 

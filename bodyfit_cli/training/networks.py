@@ -55,8 +55,8 @@ class NetworkConfig:
     stages: int = 5  # hund: recurrent stages
     meta_loss: str = "sum"  # lgd, hund: train every step's result ("sum", their mean) or only the "last"
     masks: float = 0.7  # hund: share of synthetic views that come with a person mask
-    unlabelled: list[str] = field(default_factory=list)  # hund: detection sets for self-supervised batches
-    unlabelled_every: int = 2  # hund: with unlabelled data, every k-th batch is self-supervised
+    unlabelled: list[str] = field(default_factory=list)  # lgd, hund: detection sets for self-supervised batches
+    unlabelled_every: int = 2  # lgd, hund: with unlabelled data, every k-th batch is self-supervised
     shape_sigma: float = 1.0
     mix_parts: float = 0.0  # share of training poses whose body parts come from other poses (views.ViewSampler)
     weight_2d: float = WEIGHTS["keypoints2d"]  # weight of the 2D keypoint term against the others (objectives.WEIGHTS)
@@ -220,7 +220,7 @@ def train_network(
     torch.manual_seed(cfg.seed)
     net = build(cfg, model.num_betas).to(device)
     learner = Learner(net, model, cfg)
-    if cfg.kind == "hund":
+    if cfg.kind == "hund" or unlabelled is not None:
         learner.silhouettes = Silhouettes(model)
         learner.prior = load_prior("gmm", device) if unlabelled is not None else None
     if isinstance(net, KeypointRegressor):
