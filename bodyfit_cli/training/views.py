@@ -97,7 +97,6 @@ class ViewSampler:
             keypoints=views.keypoints3d, joints=joints, state=truth,
         )  # fmt: skip
 
-
     def _mixed(self, rots: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """`rots` with parts of a `mix_parts` share of them taken from random other poses (global orientation kept)."""
         size = len(rots)
@@ -106,7 +105,7 @@ class ViewSampler:
         for part in self.parts:
             take = (mixed & (torch.rand(size, generator=gen) < 0.5)).to(self.device)
             donors = torch.randint(len(self.rotations), (size,), generator=gen).to(self.device)
-            rots[:, part] = torch.where(take[:, None, None, None], self.rotations[donors][:, part], rots[:, part])
+            rots[:, part] = torch.where(take[:, None, None, None], self.rotations[donors[:, None], part], rots[:, part])
         return rots
 
 
