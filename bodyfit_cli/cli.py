@@ -413,6 +413,9 @@ _UNLABELLED = typer.Option(
 _UNLABELLED_EVERY = typer.Option(2, min=1, help="With --unlabelled, every k-th batch is self-supervised.")
 _MIX_PARTS = typer.Option(0.0, min=0.0, max=1.0, help="Share of training poses whose legs, arms, spine and head "
                           "each come, with even odds, from another pose: poses beyond the mocap's.")
+_REGRESSOR_STARTS = typer.Option(
+    0.0, min=0.0, max=1.0, help="Share of training fits that start from the trained regressor's prediction "
+    "(models/regressor_<body-model>.pt), as fits do at test time; the rest start from the mean pose or perturbed truth.")
 _DEVICE = typer.Option("auto", help="auto, cpu or cuda.")
 _BODY_MODEL = typer.Option("default", help="default, smpl or smplx.")
 _MODEL_DIR = typer.Option(None, help="Folder with smpl/ or smplx/ model files.")
@@ -464,16 +467,20 @@ def train_lgd(
     lgd_steps: int = typer.Option(3, min=1, help="Descent steps the network takes per fit."),
     weight_2d: float = typer.Option(10.0, min=0.0, help="Weight of the 2D keypoint loss (against the true "
                                     "projections) beside the 3D and parameter losses."),
+    gradient_step: bool = typer.Option(
+        False, "--gradient-step", help="Each step also moves against the raw gradient by learned step sizes; the "
+        "network predicts a correction to that step."),
     unlabelled: list[Path] | None = _UNLABELLED, unlabelled_every: int = _UNLABELLED_EVERY,
-    mix_parts: float = _MIX_PARTS, lr: float = _LR, hidden: int = _HIDDEN, seed: int = _SEED,
-    device: str = _DEVICE, body_model: str = _BODY_MODEL, model_dir: Path | None = _MODEL_DIR,
+    mix_parts: float = _MIX_PARTS, regressor_starts: float = _REGRESSOR_STARTS, lr: float = _LR, hidden: int = _HIDDEN,
+    seed: int = _SEED, device: str = _DEVICE, body_model: str = _BODY_MODEL, model_dir: Path | None = _MODEL_DIR,
 ) -> None:  # fmt: skip
     """Train Learned Gradient Descent's update network (--method lgd) on synthetic views of the pose dataset, and
     self-supervised batches of detected people when --unlabelled is given (detections of rendered motion capture
     keep it trained on motion capture only)."""
     config = {"steps": steps, "batch": batch, "lr": lr, "hidden": hidden, "lgd_steps": lgd_steps, "weight_2d": weight_2d,
               "unlabelled": [str(p) for p in unlabelled or []], "unlabelled_every": unlabelled_every,
-              "mix_parts": mix_parts, "seed": seed}  # fmt: skip
+              "mix_parts": mix_parts, "regressor_starts": regressor_starts, "gradient_step": gradient_step,
+              "seed": seed}  # fmt: skip
     _train_network("lgd", data, out, checkpoint, resume, device, body_model, model_dir, **config)
 
 
@@ -486,7 +493,9 @@ def train_hund(
     stages: int = typer.Option(5, min=1, help="Recurrent stages per fit."),
     meta_loss: str = typer.Option("sum", help="Train every stage's result (sum) or only the last (last)."),
     masks: float = typer.Option(0.7, min=0.0, max=1.0, help="Share of synthetic people given a mask."),
-    mix_parts: float = _MIX_PARTS, lr: float = _LR,
+    body3d: bool = typer.Option(
+        False, "--body3d", help="Stages also read the body's 3D keypoints and joints (pelvis-relative, camera frame)."),
+    mix_parts: float = _MIX_PARTS, regressor_starts: float = _REGRESSOR_STARTS, lr: float = _LR,
     hidden: int = typer.Option(256, min=8, help="Width of the network (LSTM memory)."), seed: int = _SEED,
     device: str = _DEVICE, body_model: str = _BODY_MODEL, model_dir: Path | None = _MODEL_DIR,
 ) -> None:  # fmt: skip
@@ -497,7 +506,7 @@ def train_hund(
     config = {
         "steps": steps, "batch": batch, "lr": lr, "hidden": hidden, "stages": stages, "meta_loss": meta_loss,
         "masks": masks, "unlabelled": [str(p) for p in unlabelled or []], "unlabelled_every": unlabelled_every,
-        "mix_parts": mix_parts, "seed": seed,
+        "mix_parts": mix_parts, "regressor_starts": regressor_starts, "body3d": body3d, "seed": seed,
     }  # fmt: skip
     _train_network("hund", data, out, checkpoint, resume, device, body_model, model_dir, **config)
 

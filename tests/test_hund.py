@@ -107,6 +107,23 @@ def test_untrained_stages_stay_put_and_read_their_own_misalignment(
     assert bool((good.reprojection < bad.reprojection).all()) and bool((good.silhouette < bad.silhouette).all())
 
 
+def test_stages_with_body3d_read_the_pelvis_relative_body_of_the_current_state(
+    model: BodyModel, sampler: ViewSampler, silhouettes: Silhouettes
+) -> None:
+    batch = sampler.sample(4, seed=6)
+    a = alignment(model, silhouettes, batch.state, evidence(batch.obs))
+    points = a.body3d.view(4, -1, 3) / 2.0  # BODY3D_GAIN
+    truth = torch.cat([batch.keypoints, batch.joints], 1) - batch.joints[:, :1]
+    assert torch.allclose(points, truth, atol=1e-4)
+    net = NeuralDescent(model.num_betas, stages=2, hidden=32, context=16, body3d=True)
+    with torch.no_grad():
+        net.head[-1].bias.fill_(0.01)
+        moved = descend(net, model, silhouettes, batch.obs, batch.state)[-1]
+    assert torch.allclose(moved, batch.state + 0.02, atol=1e-5)  # the wider input fits; each stage adds the bias
+    # Weight files from before the option build a network without it.
+    assert not NeuralDescent(model.num_betas, stages=2, hidden=32, context=16).body3d
+
+
 def test_segment_turns_say_how_far_each_limb_must_turn_and_stretch() -> None:
     uv = torch.rand(1, NUM_KEYPOINTS, 2) * 100
     elbow, wrist = KEYPOINT_INDEX["left_elbow"], KEYPOINT_INDEX["left_wrist"]

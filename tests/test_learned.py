@@ -19,8 +19,10 @@ from bodyfit_cli.fitting.lgd import SIGMA, reprojection_gradient
 from bodyfit_cli.fitting.registry import make_backend, make_init
 from bodyfit_cli.fitting.types import BodyParams
 from bodyfit_cli.networks import state
+from bodyfit_cli.networks.lgd import UpdateNetwork
+from bodyfit_cli.networks.regressor import KeypointRegressor
 from bodyfit_cli.networks.weights import load_network, read_network_file, weights_file
-from bodyfit_cli.training.networks import NetworkConfig, same_run, train_network
+from bodyfit_cli.training.networks import NetworkConfig, file_digest, same_run, starting_states, train_network
 from bodyfit_cli.training.objectives import WEIGHTS, state_loss
 from bodyfit_cli.training.pose_data import PoseDataset
 from bodyfit_cli.training.views import ViewSampler
@@ -112,6 +114,55 @@ def test_a_small_step_against_the_reprojection_gradient_lowers_the_loss(model: B
     step = 1e-3 * grad / grad.norm(dim=-1, keepdim=True)
     assert bool((loss(x - step) < loss(x)).all())
     assert not grad.requires_grad
+
+
+def test_the_gradient_step_moves_against_the_gradient_by_its_learned_sizes(model: BodyModel, sampler: ViewSampler) -> None:
+    batch = sampler.sample(8, seed=4)
+    x = state.encode(model, MeanInit(model)(batch.obs), batch.box)
+    grad = reprojection_gradient(model, x, batch.obs, batch.box)
+    plain, stepped = UpdateNetwork(model.num_betas, steps=2), UpdateNetwork(model.num_betas, steps=2, gradient_step=True)
+    # Untrained, the network's own output is zero: a plain network stays, one with the gradient step descends.
+    assert torch.equal(plain(x, grad, batch.features, 0), torch.zeros_like(x))
+    assert plain.step_sizes is None and "step_sizes" not in plain.state_dict()
+    with torch.no_grad():
+        stepped.step_sizes[1] *= 0.5  # each descent step has its own sizes
+    for step, scale in ((0, 1.0), (1, 0.5)):
+        delta = stepped(x, grad, batch.features, step)
+        assert torch.allclose(delta, -scale * stepped.step_sizes[0].detach() * grad)
+
+    def loss(x: torch.Tensor) -> torch.Tensor:
+        return losses.reprojection(state.pose(model, state.decode(x, batch.box)).keypoints, batch.obs, SIGMA)
+
+    with torch.no_grad():
+        assert float(loss(x + stepped(x, grad, batch.features, 0)).mean()) < float(loss(x).mean())
+    # Weight files from before the option build the plain network.
+    old = {"num_betas": model.num_betas, "steps": 3, "hidden": 16, "blocks": 1}
+    assert UpdateNetwork(**old).step_sizes is None
+
+
+def test_regressor_starts_replace_a_share_of_the_starts_and_none_leaves_the_draws_alone(
+    model: BodyModel, sampler: ViewSampler,
+) -> None:  # fmt: skip
+    batch = sampler.sample(64, seed=5)
+    regressor = KeypointRegressor(model.num_betas, hidden=16, blocks=1)
+    with torch.no_grad():
+        regressor.mean_state.copy_(batch.state[0])  # untrained: predicts this state for everyone
+    base = starting_states(model, batch, torch.Generator().manual_seed(0))
+    assert torch.equal(base, starting_states(model, batch, torch.Generator().manual_seed(0), regressor, 0.0))
+    mixed = starting_states(model, batch, torch.Generator().manual_seed(0), regressor, 0.5)
+    from_regressor = (mixed == batch.state[0]).all(1)
+    assert 16 < int(from_regressor.sum()) < 48
+    assert torch.equal(mixed[~from_regressor], base[~from_regressor])  # the others are the usual starts
+    assert (starting_states(model, batch, torch.Generator().manual_seed(0), regressor, 1.0) == batch.state[0]).all()
+
+
+def test_training_from_regressor_starts_records_which_regressor(model: BodyModel, tmp_path: Path) -> None:
+    data = write_toy_data(tmp_path / "poses.npz")
+    cfg = NetworkConfig(kind="hund", steps=1, batch=8, hidden=16, stages=2, regressor_starts=0.5, validation_views=8)
+    train_network(cfg, model, data, tmp_path / "h.pt", tmp_path / "h.ckpt", False)
+    blob = read_network_file(tmp_path / "h.pt")
+    assert blob["training"]["regressor_starts"] == 0.5
+    assert blob["manifest"]["regressor"] == file_digest(weights_file("regressor", model.name))
 
 
 def write_toy_data(path: Path) -> Path:

@@ -29,6 +29,7 @@ from bodyfit_cli.vocabulary import KEYPOINT_INDEX, SEGMENTS
 
 RESIDUAL_CLIP = 1.0  # residuals beyond one box size say only "far off"
 RESIDUAL_GAIN = 10.0  # misses are a few hundredths of the box: read them at the scale of the state's numbers
+BODY3D_GAIN = 2.0  # pelvis-relative points in metres, read as about -2..2
 
 
 _SEGMENT_ENDS = torch.tensor([[KEYPOINT_INDEX[a], KEYPOINT_INDEX[b]] for a, b in SEGMENTS])
@@ -94,6 +95,7 @@ class Alignment:
     """How a state aligns with the evidence, per person: the network's input and the 2D losses."""
 
     inputs: torch.Tensor  # (B, NUM_ALIGNMENT)
+    body3d: torch.Tensor  # (B, NUM_BODY3D) the body's keypoints and joints, pelvis-relative, camera frame
     reprojection: torch.Tensor  # (B,)
     silhouette: torch.Tensor  # (B,), 0 without a mask
 
@@ -120,7 +122,8 @@ def alignment(model: BodyModel, silhouettes: Silhouettes, x: torch.Tensor, ev: E
             pooled, 10 * reprojection[:, None], 10 * sil[:, None],
         ], -1,
     )  # fmt: skip
-    return Alignment(inputs, reprojection, sil)
+    body3d = BODY3D_GAIN * (torch.cat([body.keypoints, body.joints], 1) - body.joints[:, :1]).flatten(1)
+    return Alignment(inputs, body3d, reprojection, sil)
 
 
 def descend(
@@ -134,7 +137,7 @@ def descend(
     for _ in range(net.stages):
         with torch.no_grad():
             a = alignment(model, silhouettes, x.detach(), ev)
-        delta, memory = net(x, a.inputs, context, memory)
+        delta, memory = net(x, torch.cat([a.inputs, a.body3d], -1) if net.body3d else a.inputs, context, memory)
         x = x + delta
         states.append(x)
     return states

@@ -5,7 +5,10 @@ Then at each of `stages` stages an LSTM cell, shared by all stages, reads the cu
 aligns (per-keypoint reprojection residuals, where the body's keypoints project, how much each segment between
 keypoints must turn and stretch in the image, a coarse map of the silhouette difference, and the loss
 values) and the context, updates its memory and emits the change of state. Nothing at test time needs a
-gradient: alignment is measured with forward passes of the body model only.
+gradient: alignment is measured with forward passes of the body model only. With `body3d`, a stage also
+reads the body's keypoints and joints in 3D (pelvis-relative, camera frame): how a joint must turn to move
+a keypoint in the image depends on which way the limb points in depth, which LGD reads from its gradient
+and a network reading only 2D misalignments must otherwise infer from the rotations.
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ from torch import nn
 
 from bodyfit_cli.detection.masks import MASK_SIZE
 from bodyfit_cli.networks.state import NUM_FEATURES, state_size
-from bodyfit_cli.vocabulary import NUM_KEYPOINTS, SEGMENTS
+from bodyfit_cli.vocabulary import NUM_KEYPOINTS, NUM_SMPL_JOINTS, SEGMENTS
 
 POOL = 4  # the silhouette difference map is read at MASK_SIZE / POOL pixels a side
 # residuals, projected keypoints, segment turns and stretches, silhouette map, two losses
 NUM_ALIGNMENT = NUM_KEYPOINTS * 4 + len(SEGMENTS) * 3 + (MASK_SIZE // POOL) ** 2 + 2
+NUM_BODY3D = (NUM_KEYPOINTS + NUM_SMPL_JOINTS) * 3  # the body's keypoints and joints in 3D
 
 
 class MaskEncoder(nn.Module):
@@ -39,15 +43,20 @@ class MaskEncoder(nn.Module):
 class NeuralDescent(nn.Module):
     """(state, alignment, context, memory) -> (state change, memory), shared by all `stages`."""
 
-    def __init__(self, num_betas: int, stages: int = 5, hidden: int = 256, context: int = 128) -> None:
+    def __init__(
+        self, num_betas: int, stages: int = 5, hidden: int = 256, context: int = 128, body3d: bool = False
+    ) -> None:
         super().__init__()
-        self.architecture = {"num_betas": num_betas, "stages": stages, "hidden": hidden, "context": context}
+        self.architecture = {
+            "num_betas": num_betas, "stages": stages, "hidden": hidden, "context": context, "body3d": body3d,
+        }  # fmt: skip
         self.stages = stages
+        self.body3d = body3d
         size = state_size(num_betas)
         self.mask_encoder = MaskEncoder(context)
         self.context = nn.Sequential(nn.Linear(NUM_FEATURES + context + 1, hidden), nn.GELU(), nn.Linear(hidden, context))
         self.encoder = nn.Sequential(
-            nn.Linear(size + NUM_ALIGNMENT + context, hidden), nn.GELU(), nn.LayerNorm(hidden), nn.Linear(hidden, hidden)
+            nn.Linear(size + NUM_ALIGNMENT + (NUM_BODY3D if body3d else 0) + context, hidden), nn.GELU(), nn.LayerNorm(hidden), nn.Linear(hidden, hidden)
         )
         self.cell = nn.LSTMCell(hidden, hidden)
         self.head = nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, size))

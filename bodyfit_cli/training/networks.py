@@ -26,6 +26,7 @@ from bodyfit_cli.fitting import hund
 from bodyfit_cli.fitting.init import mean_init
 from bodyfit_cli.fitting.lgd import descend
 from bodyfit_cli.fitting.priors import PosePrior, load_prior
+from bodyfit_cli.fitting.regressor import load_regressor
 from bodyfit_cli.fitting.silhouette import Silhouettes
 from bodyfit_cli.fitting.types import Observations
 from bodyfit_cli.geometry.rotations import axis_angle_to_matrix
@@ -34,7 +35,7 @@ from bodyfit_cli.networks import state
 from bodyfit_cli.networks.hund import NeuralDescent
 from bodyfit_cli.networks.lgd import UpdateNetwork
 from bodyfit_cli.networks.regressor import KeypointRegressor
-from bodyfit_cli.networks.weights import save_network
+from bodyfit_cli.networks.weights import save_network, weights_file
 from bodyfit_cli.training.objectives import WEIGHTS, state_loss, unlabelled_loss
 from bodyfit_cli.training.pose_data import VALIDATION_TRIALS, PoseDataset
 from bodyfit_cli.training.views import Batch, ViewSampler
@@ -59,6 +60,9 @@ class NetworkConfig:
     unlabelled_every: int = 2  # lgd, hund: with unlabelled data, every k-th batch is self-supervised
     shape_sigma: float = 1.0
     mix_parts: float = 0.0  # share of training poses whose body parts come from other poses (views.ViewSampler)
+    regressor_starts: float = 0.0  # lgd, hund: share of fits that start from the trained regressor's prediction
+    gradient_step: bool = False  # lgd: add a learned preconditioned gradient step (networks.lgd)
+    body3d: bool = False  # hund: stages also read the body's 3D keypoints and joints (networks.hund)
     weight_2d: float = WEIGHTS["keypoints2d"]  # weight of the 2D keypoint term against the others (objectives.WEIGHTS)
     seed: int = 0
     checkpoint_every: int = 250
@@ -86,8 +90,8 @@ def build(cfg: NetworkConfig, num_betas: int) -> torch.nn.Module:
     if cfg.kind == "regressor":
         return KeypointRegressor(num_betas, cfg.hidden, cfg.blocks)
     if cfg.kind == "hund":
-        return NeuralDescent(num_betas, cfg.stages, cfg.hidden)
-    return UpdateNetwork(num_betas, cfg.lgd_steps, cfg.hidden, cfg.blocks)
+        return NeuralDescent(num_betas, cfg.stages, cfg.hidden, body3d=cfg.body3d)
+    return UpdateNetwork(num_betas, cfg.lgd_steps, cfg.hidden, cfg.blocks, cfg.gradient_step)
 
 
 def perturbed(truth: Batch, gen: torch.Generator) -> torch.Tensor:
@@ -104,11 +108,21 @@ def perturbed(truth: Batch, gen: torch.Generator) -> torch.Tensor:
     return torch.cat([x[:, :-3], cam], -1)
 
 
-def starting_states(model: BodyModel, truth: Batch, gen: torch.Generator) -> torch.Tensor:
-    """Half the batch from the mean-pose initialisation, half from perturbed truth."""
+def starting_states(
+    model: BodyModel, truth: Batch, gen: torch.Generator, regressor: torch.nn.Module | None = None, share: float = 0.0,
+) -> torch.Tensor:  # fmt: skip
+    """Half the batch from the mean-pose initialisation, half from perturbed truth; then, with a `regressor`,
+    a `share` of the batch from its prediction instead, which is where a fit starts at test time: its errors
+    are plausible bodies in the wrong pose, not the random per-joint errors of perturbed truth."""
+    b, device = truth.state.shape[0], truth.state.device
     mean = state.encode(model, mean_init(model, truth.obs), truth.box)
-    use_mean = (torch.rand(truth.state.shape[0], 1, generator=gen) < 0.5).to(truth.state.device)
-    return torch.where(use_mean, mean, perturbed(truth, gen))
+    use_mean = (torch.rand(b, 1, generator=gen) < 0.5).to(device)
+    x = torch.where(use_mean, mean, perturbed(truth, gen))
+    if regressor is None or share <= 0:
+        return x
+    use_regressor = (torch.rand(b, 1, generator=gen) < share).to(device)
+    with torch.no_grad():
+        return torch.where(use_regressor, regressor(truth.features), x)
 
 
 @dataclass
@@ -120,6 +134,7 @@ class Learner:
     cfg: NetworkConfig
     silhouettes: Silhouettes | None = None  # hund
     prior: PosePrior | None = None  # hund with unlabelled data
+    regressor: torch.nn.Module | None = None  # with regressor_starts
 
     def predictions(self, obs: Observations, features: torch.Tensor, x0: torch.Tensor | None) -> list[torch.Tensor]:
         """The states the network produces: one for the regressor, one per step (stage) for LGD (hund)."""
@@ -137,7 +152,8 @@ class Learner:
 
     def loss(self, batch: Batch, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
         """Mean over people, weighed over steps by the meta-loss, of `state_loss`."""
-        x0 = None if isinstance(self.net, KeypointRegressor) else starting_states(self.model, batch, gen)
+        x0 = None if isinstance(self.net, KeypointRegressor) else (
+            starting_states(self.model, batch, gen, self.regressor, self.cfg.regressor_starts))  # fmt: skip
         states = self.predictions(batch.obs, batch.features, x0)
         weights = {**WEIGHTS, "keypoints2d": self.cfg.weight_2d}
         total, terms = 0.0, {}
@@ -223,6 +239,8 @@ def train_network(
     if cfg.kind == "hund" or unlabelled is not None:
         learner.silhouettes = Silhouettes(model)
         learner.prior = load_prior("gmm", device) if unlabelled is not None else None
+    if cfg.regressor_starts > 0 and cfg.kind != "regressor":
+        learner.regressor = load_regressor(model, "regressor")
     if isinstance(net, KeypointRegressor):
         net.mean_state.copy_(sampler.sample(4096, batch_seed(cfg.seed, -1)).state.mean(0))
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
@@ -258,6 +276,7 @@ def train_network(
         "data": str(data_path), "data_sha256": file_digest(data_path), "train_poses": len(train),
         "unlabelled": {p: file_digest(Path(p)) for p in cfg.unlabelled},
         "unlabelled_people": len(unlabelled) if unlabelled is not None else 0,
+        "regressor": file_digest(weights_file("regressor", model.name)) if learner.regressor is not None else None,
         "validation_trials": list(VALIDATION_TRIALS), "validation_poses": len(val), "body_model": model.name,
         "command": "bodyfit " + " ".join(sys.argv[1:]), "validation": scores, "torch": str(torch.__version__),
     }  # fmt: skip
