@@ -111,8 +111,10 @@ def test_stages_with_body3d_read_the_pelvis_relative_body_of_the_current_state(
     model: BodyModel, sampler: ViewSampler, silhouettes: Silhouettes
 ) -> None:
     batch = sampler.sample(4, seed=6)
-    a = alignment(model, silhouettes, batch.state, evidence(batch.obs))
-    points = a.body3d.view(4, -1, 3) / 2.0  # BODY3D_GAIN
+    plain = alignment(model, silhouettes, batch.state, evidence(batch.obs))
+    a = alignment(model, silhouettes, batch.state, evidence(batch.obs), body3d=True)
+    assert torch.equal(a.inputs[:, : plain.inputs.shape[1]], plain.inputs)
+    points = a.inputs[:, plain.inputs.shape[1] :].reshape(4, -1, 3) / 2.0  # BODY3D_GAIN
     truth = torch.cat([batch.keypoints, batch.joints], 1) - batch.joints[:, :1]
     assert torch.allclose(points, truth, atol=1e-4)
     net = NeuralDescent(model.num_betas, stages=2, hidden=32, context=16, body3d=True)

@@ -94,14 +94,16 @@ def evidence(obs: Observations, dtype: torch.dtype = torch.float32) -> Evidence:
 class Alignment:
     """How a state aligns with the evidence, per person: the network's input and the 2D losses."""
 
-    inputs: torch.Tensor  # (B, NUM_ALIGNMENT)
-    body3d: torch.Tensor  # (B, NUM_BODY3D) the body's keypoints and joints, pelvis-relative, camera frame
+    inputs: torch.Tensor  # (B, NUM_ALIGNMENT), then NUM_BODY3D more with `body3d`
     reprojection: torch.Tensor  # (B,)
     silhouette: torch.Tensor  # (B,), 0 without a mask
 
 
-def alignment(model: BodyModel, silhouettes: Silhouettes, x: torch.Tensor, ev: Evidence) -> Alignment:
-    """Residuals and losses of state `x`; the silhouette is rendered only for people with a mask."""
+def alignment(
+    model: BodyModel, silhouettes: Silhouettes, x: torch.Tensor, ev: Evidence, body3d: bool = False,
+) -> Alignment:  # fmt: skip
+    """Residuals and losses of state `x`; the silhouette is rendered only for people with a mask. With
+    `body3d`, the inputs end with the body's keypoints and joints, pelvis-relative, in the camera frame."""
     obs, box = ev.obs, ev.box
     body = state.pose(model, state.decode(x, box), points=silhouettes.points if ev.any_mask else None)
     uv = project(body.keypoints, obs.focal, obs.center)
@@ -116,14 +118,13 @@ def alignment(model: BodyModel, silhouettes: Silhouettes, x: torch.Tensor, ev: E
         diff = (rendered - ev.masks) * ev.with_mask[:, None, None]
         pooled = F.avg_pool2d(diff[:, None], POOL).flatten(1)
         sil = silhouette_loss(rendered, ev.masks)
-    inputs = torch.cat(
-        [
-            RESIDUAL_GAIN * residuals.flatten(1), projected.flatten(1), segment_turns(uv, ev.segments),
-            pooled, 10 * reprojection[:, None], 10 * sil[:, None],
-        ], -1,
-    )  # fmt: skip
-    body3d = BODY3D_GAIN * (torch.cat([body.keypoints, body.joints], 1) - body.joints[:, :1]).flatten(1)
-    return Alignment(inputs, body3d, reprojection, sil)
+    parts = [
+        RESIDUAL_GAIN * residuals.flatten(1), projected.flatten(1), segment_turns(uv, ev.segments),
+        pooled, 10 * reprojection[:, None], 10 * sil[:, None],
+    ]  # fmt: skip
+    if body3d:
+        parts.append(BODY3D_GAIN * (torch.cat([body.keypoints, body.joints], 1) - body.joints[:, :1]).flatten(1))
+    return Alignment(torch.cat(parts, -1), reprojection, sil)
 
 
 def descend(
@@ -136,8 +137,8 @@ def descend(
     memory, states = None, []
     for _ in range(net.stages):
         with torch.no_grad():
-            a = alignment(model, silhouettes, x.detach(), ev)
-        delta, memory = net(x, torch.cat([a.inputs, a.body3d], -1) if net.body3d else a.inputs, context, memory)
+            a = alignment(model, silhouettes, x.detach(), ev, net.body3d)
+        delta, memory = net(x, a.inputs, context, memory)
         x = x + delta
         states.append(x)
     return states

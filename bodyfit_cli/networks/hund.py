@@ -55,8 +55,9 @@ class NeuralDescent(nn.Module):
         size = state_size(num_betas)
         self.mask_encoder = MaskEncoder(context)
         self.context = nn.Sequential(nn.Linear(NUM_FEATURES + context + 1, hidden), nn.GELU(), nn.Linear(hidden, context))
+        inputs = size + NUM_ALIGNMENT + (NUM_BODY3D if body3d else 0) + context
         self.encoder = nn.Sequential(
-            nn.Linear(size + NUM_ALIGNMENT + (NUM_BODY3D if body3d else 0) + context, hidden), nn.GELU(), nn.LayerNorm(hidden), nn.Linear(hidden, hidden)
+            nn.Linear(inputs, hidden), nn.GELU(), nn.LayerNorm(hidden), nn.Linear(hidden, hidden)
         )
         self.cell = nn.LSTMCell(hidden, hidden)
         self.head = nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, size))
