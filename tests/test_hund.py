@@ -14,7 +14,15 @@ import torch
 from bodyfit_cli.body.loaders import load_body_model
 from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.evaluation.benchmark import score
-from bodyfit_cli.fitting.hund import NeuralDescentFitter, alignment, descend, evidence, segment_turns, segments
+from bodyfit_cli.fitting.hund import (
+    BODY3D_GAIN,
+    NeuralDescentFitter,
+    alignment,
+    descend,
+    evidence,
+    segment_turns,
+    segments,
+)
 from bodyfit_cli.fitting.init import MeanInit
 from bodyfit_cli.fitting.lgd import LearnedGradientDescent
 from bodyfit_cli.fitting.priors import load_prior
@@ -114,7 +122,7 @@ def test_stages_with_body3d_read_the_pelvis_relative_body_of_the_current_state(
     plain = alignment(model, silhouettes, batch.state, evidence(batch.obs))
     a = alignment(model, silhouettes, batch.state, evidence(batch.obs), body3d=True)
     assert torch.equal(a.inputs[:, : plain.inputs.shape[1]], plain.inputs)
-    points = a.inputs[:, plain.inputs.shape[1] :].reshape(4, -1, 3) / 2.0  # BODY3D_GAIN
+    points = a.inputs[:, plain.inputs.shape[1] :].reshape(4, -1, 3) / BODY3D_GAIN
     truth = torch.cat([batch.keypoints, batch.joints], 1) - batch.joints[:, :1]
     assert torch.allclose(points, truth, atol=1e-4)
     net = NeuralDescent(model.num_betas, stages=2, hidden=32, context=16, body3d=True)

@@ -50,9 +50,10 @@ class UpdateNetwork(nn.Module):
         return torch.cat(parts + norms, -1)
 
     def forward(self, state: torch.Tensor, grad: torch.Tensor, features: torch.Tensor, step: int) -> torch.Tensor:
+        step = min(step, self.steps - 1)
         one_hot = torch.zeros(state.shape[0], self.steps, device=state.device, dtype=state.dtype)
-        one_hot[:, min(step, self.steps - 1)] = 1.0
+        one_hot[:, step] = 1.0
         delta = self.mlp(torch.cat([state, self.normalised_gradient(grad), features, one_hot], -1))
         if self.step_sizes is not None:
-            delta = delta - self.step_sizes[min(step, self.steps - 1)] * grad
+            delta = delta - self.step_sizes[step] * grad
         return delta
