@@ -54,6 +54,20 @@ class BodyOutput:
 
 
 @dataclass
+class Skeleton:
+    """A posed kinematic chain in the model's own joint layout (J joints): what skinning and its gradient
+    read. betas (B, num_betas); rotations (B, J, 3, 3) local; rest_joints and posed_joints (B, J, 3);
+    transforms (B, J, 4, 4) from rest to posed points; pose_features (B, (J-1)*9), None without correctives."""
+
+    betas: torch.Tensor
+    rotations: torch.Tensor
+    rest_joints: torch.Tensor
+    posed_joints: torch.Tensor
+    transforms: torch.Tensor
+    pose_features: torch.Tensor | None
+
+
+@dataclass
 class PointSet:
     """The model's data for a fixed subset of vertices, sliced once: posing a few hundred surface points
     (for a silhouette) costs a fraction of the full mesh."""
@@ -76,6 +90,13 @@ class BodyModel(torch.nn.Module):
         self.parents[0] = -1
         self.num_joints = len(self.parents)
         self.schedule = lbs.ancestor_schedule(self.parents)
+        # For the closed-form gradient (body/gradient.py): each joint's parent (J stands for none) and
+        # subtree (row j marks j and its descendants).
+        parent_index = torch.tensor([p if p >= 0 else self.num_joints for p in self.parents])
+        self.register_buffer("parent_index", parent_index, persistent=False)
+        subtree = np.eye(self.num_joints)
+        for j in range(self.num_joints - 1, 0, -1):  # parents come before their children
+            subtree[self.parents[j]] += subtree[j]
 
         def buf(name: str, array: np.ndarray) -> None:
             self.register_buffer(name, torch.as_tensor(np.ascontiguousarray(array), dtype=torch.float32), persistent=False)
@@ -86,6 +107,7 @@ class BodyModel(torch.nn.Module):
         buf("weights", data.weights)
         self.register_buffer("faces", torch.as_tensor(data.faces.astype(np.int64)), persistent=False)
         # Joints are linear in the shaped vertices: precompute them in the shape space.
+        buf("subtree", subtree)
         buf("joint_template", data.J_regressor @ data.v_template)
         buf("joint_shapedirs", np.einsum("jv,vcs->jcs", data.J_regressor, shapedirs))
         self.has_posedirs = data.posedirs is not None and bool(np.any(data.posedirs))
@@ -166,29 +188,44 @@ class BodyModel(torch.nn.Module):
         """global_orient (B, 3, 3), body_pose (B, 23, 3, 3), betas (B, S<=num_betas), transl (B, 3)."""
         return self.pose_rotations(torch.cat([global_orient[:, None], body_pose], 1), betas, transl, vertices)
 
+    def skeleton(self, rotations: torch.Tensor, betas: torch.Tensor) -> Skeleton:
+        """The kinematic chain posed by SMPL's 24 local rotations (B, 24, 3, 3), root first."""
+        betas = self._betas(betas)
+        rots = self._rotations(rotations)
+        rest_joints = self.joint_template + lbs.blend_shapes(betas, self.joint_shapedirs)
+        posed_joints, transforms = lbs.rigid_transforms(rots, rest_joints, self.parents, self.schedule)
+        feats = lbs.pose_features(rots) if self.has_posedirs else None
+        return Skeleton(betas, rots, rest_joints, posed_joints, transforms, feats)
+
+    def rest_points(
+        self, skeleton: Skeleton, template: torch.Tensor, shapedirs: torch.Tensor, posedirs: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Points shaped by the betas (and corrected for the pose, where the model has correctives), before skinning."""
+        pts = template + lbs.blend_shapes(skeleton.betas, shapedirs)
+        if skeleton.pose_features is not None:
+            pts = pts + (skeleton.pose_features @ posedirs).reshape(pts.shape)
+        return pts
+
+    def landmarks(self, subset_points: torch.Tensor) -> torch.Tensor:
+        """The keypoints (B, K, 3) from the posed subset (B, P, 3)."""
+        return (subset_points[:, self.landmark_index] * self.landmark_weights[..., None]).sum(2)
+
     def pose_rotations(
         self, rotations: torch.Tensor, betas: torch.Tensor, transl: torch.Tensor | None = None, vertices: bool = False,
         points: PointSet | None = None,
     ) -> BodyOutput:  # fmt: skip
         """As `forward`, with all of SMPL's 24 local rotations in one (B, 24, 3, 3) tensor, root first;
         also poses `points` when given."""
-        betas = self._betas(betas)
-        rots = self._rotations(rotations)
-        rest_joints = self.joint_template + torch.einsum("bs,jcs->bjc", betas, self.joint_shapedirs)
-        posed_joints, transforms = lbs.rigid_transforms(rots, rest_joints, self.parents, self.schedule)
-        feats = lbs.pose_features(rots) if self.has_posedirs else None
+        sk = self.skeleton(rotations, betas)
 
         def pose_points(template, shapedirs, weights, posedirs) -> torch.Tensor:
-            pts = template + lbs.blend_shapes(betas, shapedirs)
-            if feats is not None:
-                pts = pts + (feats @ posedirs).reshape(pts.shape)
-            return lbs.skin(pts, weights, transforms)
+            return lbs.skin(self.rest_points(sk, template, shapedirs, posedirs), weights, sk.transforms)
 
         sub = pose_points(
             self.subset_template, self.subset_shapedirs, self.subset_weights,
             self.subset_posedirs if self.has_posedirs else None,
         )
-        keypoints = (sub[:, self.landmark_index] * self.landmark_weights[..., None]).sum(2)
+        keypoints = self.landmarks(sub)
         verts = None
         if vertices:
             verts = pose_points(
@@ -197,7 +234,7 @@ class BodyModel(torch.nn.Module):
         pts = None
         if points is not None:
             pts = pose_points(points.template, points.shapedirs, points.weights, points.posedirs)
-        joints = posed_joints if self.smpl_layout else posed_joints[:, self.smpl_joints]
+        joints = sk.posed_joints if self.smpl_layout else sk.posed_joints[:, self.smpl_joints]
         if transl is not None:
             joints = joints + transl[:, None]
             keypoints = keypoints + transl[:, None]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from bodyfit_cli.body.gradient import keypoints_with_gradient
 from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.fitting import losses
 from bodyfit_cli.fitting.priors import PosePrior
@@ -22,12 +23,14 @@ SIGMA = 0.1  # robust scale of the reprojection loss, as in SMPLify
 
 
 def reprojection_gradient(model: BodyModel, x: torch.Tensor, obs: Observations, box: state.PersonBox) -> torch.Tensor:
-    """d(reprojection loss)/d(state) at `x`, as a constant (no graph back to `x`)."""
-    with torch.enable_grad():
-        xg = x.detach().requires_grad_(True)
-        keypoints = state.pose(model, state.decode(xg, box)).keypoints
-        (grad,) = torch.autograd.grad(losses.reprojection(keypoints, obs, SIGMA).sum(), xg)
-    return grad
+    """d(reprojection loss)/d(state) at `x`, as a constant (no graph back to `x`). In closed form
+    (body/gradient.py): the same numbers as autograd at a fraction of its cost at small batches."""
+    x = x.detach()
+    d = state.decode(x, box)
+    keypoints, pullback = keypoints_with_gradient(model, d.rotations, d.betas)
+    grad = losses.reprojection_gradient(keypoints + d.pelvis[:, None], obs, SIGMA)
+    turns, betas = pullback(grad)
+    return state.gradient(x, box, d, turns, betas, grad.sum(1))
 
 
 def descend(net: UpdateNetwork, model: BodyModel, obs: Observations, x: torch.Tensor) -> list[torch.Tensor]:

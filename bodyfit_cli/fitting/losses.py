@@ -34,6 +34,19 @@ def reprojection(
     return (w * geman_mcclure(res, sigma)).sum(-1)
 
 
+def reprojection_gradient(keypoints3d: torch.Tensor, obs: Observations, sigma: float = 0.1) -> torch.Tensor:
+    """d(`reprojection`(keypoints3d, obs, sigma).sum()) / d(keypoints3d), in closed form (B, K, 3)."""
+    z = keypoints3d[..., 2:3].clamp(min=1e-3)
+    focal = obs.focal[:, None]
+    diff = keypoints3d[..., :2] / z * focal + obs.center[:, None] - obs.keypoints[..., :2]
+    size_sq = obs.scale[:, None] ** 2
+    res = diff.pow(2).sum(-1) / size_sq
+    slope = obs.keypoints[..., 2] ** 2 * sigma**4 / (sigma**2 + res) ** 2  # d rho / d res, confidence-weighted
+    g_uv = (2 * slope / size_sq)[..., None] * diff * focal
+    g_z = -(g_uv * keypoints3d[..., :2]).sum(-1, keepdim=True) / z**2 * (keypoints3d[..., 2:3] > 1e-3)
+    return torch.cat([g_uv / z, g_z], -1)
+
+
 def reprojection_error_px(keypoints3d: torch.Tensor, obs: Observations, min_conf: float = 0.3) -> torch.Tensor:
     """Mean pixel distance between projected and observed keypoints with confidence >= min_conf."""
     uv = project(keypoints3d, obs.focal, obs.center)

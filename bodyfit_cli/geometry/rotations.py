@@ -63,6 +63,24 @@ def rot6d_to_matrix(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([b1, b2, b3], -1)
 
 
+def rot6d_gradient(x: torch.Tensor, turn_grad: torch.Tensor) -> torch.Tensor:
+    """Chain rule through `rot6d_to_matrix`: x (..., 6), and the gradient with respect to a small turn e of
+    the matrix, R -> exp([e]x) R (..., 3) -> the gradient with respect to x (..., 6).
+
+    Changing a1 turns b1 by b1 x da1 / |a1|; the turn about b1 is what b2 gains towards b3, which comes
+    from da2 and, through the part of a2 along b1, from da1."""
+    a1, a2 = x.split(3, -1)
+    n1 = a1.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+    b1 = a1 / n1
+    along = (b1 * a2).sum(-1, keepdim=True)
+    u = a2 - along * b1
+    nu = u.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+    b3 = torch.cross(b1, u / nu, dim=-1)
+    about_b1 = (turn_grad * b1).sum(-1, keepdim=True) / nu
+    g1 = torch.cross(turn_grad, b1, dim=-1) / n1 - about_b1 * along / n1 * b3
+    return torch.cat([g1, about_b1 * b3], -1)
+
+
 def matrix_to_rot6d(m: torch.Tensor) -> torch.Tensor:
     """(..., 3, 3) -> (..., 6): the first two columns."""
     return torch.cat([m[..., :, 0], m[..., :, 1]], -1)

@@ -16,7 +16,13 @@ import torch
 from bodyfit_cli.body.model import BodyModel, BodyOutput, PointSet
 from bodyfit_cli.fitting.types import BodyParams, Observations
 from bodyfit_cli.geometry.camera import project
-from bodyfit_cli.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_rot6d, rot6d_to_matrix
+from bodyfit_cli.geometry.rotations import (
+    axis_angle_to_matrix,
+    matrix_to_axis_angle,
+    matrix_to_rot6d,
+    rot6d_gradient,
+    rot6d_to_matrix,
+)
 from bodyfit_cli.vocabulary import NUM_KEYPOINTS, NUM_SMPL_JOINTS
 
 SEEN = 0.05  # keypoints with at most this confidence count as not detected
@@ -76,6 +82,18 @@ def decode(x: torch.Tensor, box: PersonBox) -> Decoded:
     depth = log_d.exp() * (box.focal / box.size)[:, None]
     xy = (uv - box.principal) * (depth / box.focal[:, None])
     return Decoded(rotations, betas, torch.cat([xy, depth], -1))
+
+
+def gradient(
+    x: torch.Tensor, box: PersonBox, d: Decoded, turn_grad: torch.Tensor, betas_grad: torch.Tensor,
+    pelvis_grad: torch.Tensor,
+) -> torch.Tensor:
+    """Chain rule through `decode` (d = decode(x, box)): the gradients with respect to small turns of the
+    rotations (B, 24, 3), the betas (B, S) and the pelvis (B, 3) -> the gradient with respect to x."""
+    rot6d = x[:, : NUM_SMPL_JOINTS * 6].reshape(-1, NUM_SMPL_JOINTS, 6)
+    tx_ty = pelvis_grad[:, :2] * (d.pelvis[:, 2] * box.size / box.focal)[:, None]
+    log_d = (pelvis_grad * d.pelvis).sum(-1, keepdim=True)  # the whole pelvis scales with exp(log d)
+    return torch.cat([rot6d_gradient(rot6d, turn_grad).flatten(1), betas_grad, tx_ty, log_d], -1)
 
 
 def pose(model: BodyModel, d: Decoded, vertices: bool = False, points: PointSet | None = None) -> BodyOutput:
