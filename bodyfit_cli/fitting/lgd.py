@@ -22,10 +22,18 @@ from bodyfit_cli.networks.weights import load_network
 SIGMA = 0.1  # robust scale of the reprojection loss, as in SMPLify
 
 
-def reprojection_gradient(model: BodyModel, x: torch.Tensor, obs: Observations, box: state.PersonBox) -> torch.Tensor:
+def reprojection_gradient(
+    model: BodyModel, x: torch.Tensor, obs: Observations, box: state.PersonBox, closed_form: bool = True
+) -> torch.Tensor:
     """d(reprojection loss)/d(state) at `x`, as a constant (no graph back to `x`). In closed form
-    (body/gradient.py): the same numbers as autograd at a fraction of its cost at small batches."""
+    (body/gradient.py) by default; `closed_form=False` takes it by autograd instead, the reference the
+    closed form is tested and timed against (benchmarks/bench_lgd_gradient.py)."""
     x = x.detach()
+    if not closed_form:
+        with torch.enable_grad():
+            x.requires_grad_(True)
+            keypoints = state.pose(model, state.decode(x, box)).keypoints
+            return torch.autograd.grad(losses.reprojection(keypoints, obs, SIGMA).sum(), x)[0]
     d = state.decode(x, box)
     keypoints, pullback = keypoints_with_gradient(model, d.rotations, d.betas)
     grad = losses.reprojection_gradient(keypoints + d.pelvis[:, None], obs, SIGMA)
