@@ -19,10 +19,11 @@ from bodyfit_cli.fitting.registry import make_backend, make_init
 from bodyfit_cli.fitting.types import BodyParams
 from bodyfit_cli.networks import weights as weights_module
 from bodyfit_cli.networks.regressor import KeypointRegressor
-from bodyfit_cli.networks.weights import read_network_file, save_network
+from bodyfit_cli.networks.weights import read_network_file, save_network, weights_file
 from bodyfit_cli.pipeline import ImagePipeline, Options
 from bodyfit_cli.training.detections import DetectionRows, DetectionSet
 from bodyfit_cli.training.in_the_loop import BestFits, InTheLoopConfig, train_in_the_loop
+from bodyfit_cli.training.networks import file_digest
 from bodyfit_cli.training.pose_data import PoseDataset
 from bodyfit_cli.training.views import ViewSampler
 from bodyfit_cli.vocabulary import KEYPOINT_INDEX, KEYPOINT_NAMES, NUM_KEYPOINTS, mirror_name
@@ -198,6 +199,7 @@ def test_a_tiny_in_the_loop_run_writes_weights_with_a_manifest_and_resumes(model
         assert entry["fitted"] == 2 and entry["accepted"] + entry["rejected"] <= 2
     assert manifest["epochs"][0]["accepted"] >= 1  # the first fits of a person are always kept when acceptable
     assert set(manifest["validation"]) == {"pa_mpjpe_mm", "mpjpe_mm"}
+    assert manifest["teacher_weights"] is None  # SMPLify has none
     assert a["training"]["in_the_loop"]["max_error"] == 1.0
 
     with pytest.raises(InputError, match="another configuration"):
@@ -233,6 +235,8 @@ def test_lgd_can_be_the_teacher_instead_of_smplify(
     assert refined == []
     with_lgd = kept_fits("lgd")
     assert refined == [2]  # one step, both people fitted by LGD
+    teacher, lgd_file = read_network_file(tmp_path / "lgd.pt")["manifest"]["teacher_weights"], weights_file("lgd", model.name)
+    assert teacher == {"file": str(lgd_file), "sha256": file_digest(lgd_file)}
     assert (with_lgd - plain).abs().max() > 1e-2
     # In a mirror there are four people: two steps of two, and the mirrored ones get fits of their own.
     mirrored = kept_fits("lgd", mirror=True)

@@ -42,7 +42,7 @@ from bodyfit_cli.geometry.rotations import axis_angle_to_matrix
 from bodyfit_cli.io.atomic import atomic_path
 from bodyfit_cli.networks import state
 from bodyfit_cli.networks.regressor import KeypointRegressor
-from bodyfit_cli.networks.weights import build_network, read_network_file, save_network
+from bodyfit_cli.networks.weights import build_network, read_network_file, save_network, weights_file
 from bodyfit_cli.training.detections import DetectionSet
 from bodyfit_cli.training.networks import Learner, NetworkConfig, batch_seed, file_digest, validate
 from bodyfit_cli.training.objectives import state_loss
@@ -302,8 +302,10 @@ def train_in_the_loop(
     learner = Learner(run.net, model, NetworkConfig(kind="regressor"))
     scores = validate(learner, ViewSampler(model, val, shape_sigma=cfg.shape_sigma), cfg.validation_views,
                       batch_seed(cfg.seed + 1, 0))  # fmt: skip
+    teacher_file = weights_file("lgd", model.name) if cfg.teacher == "lgd" else None  # its fits are what is learned
     manifest = {
         "method": f"in the loop (SPIN): {cfg.teacher} fits of detected people, mixed with synthetic mocap views",
+        "teacher_weights": teacher_file and {"file": str(teacher_file), "sha256": file_digest(teacher_file)},
         "start_from": str(start_from), "start_from_sha256": file_digest(start_from),
         "start_from_command": start.get("manifest", {}).get("command"),
         "detections": [{"file": str(p), "sha256": d, "people": len(s)} for p, d, s in zip(detections, digests, sets)],
