@@ -90,6 +90,10 @@ class BodyModel(torch.nn.Module):
         self.parents[0] = -1
         self.num_joints = len(self.parents)
         self.schedule = lbs.ancestor_schedule(self.parents)
+
+        def buf(name: str, array: np.ndarray) -> None:
+            self.register_buffer(name, torch.as_tensor(np.ascontiguousarray(array), dtype=torch.float32), persistent=False)
+
         # For the closed-form gradient (body/gradient.py): each joint's parent (J stands for none) and
         # subtree (row j marks j and its descendants).
         parent_index = torch.tensor([p if p >= 0 else self.num_joints for p in self.parents])
@@ -97,9 +101,7 @@ class BodyModel(torch.nn.Module):
         subtree = np.eye(self.num_joints)
         for j in range(self.num_joints - 1, 0, -1):  # parents come before their children
             subtree[self.parents[j]] += subtree[j]
-
-        def buf(name: str, array: np.ndarray) -> None:
-            self.register_buffer(name, torch.as_tensor(np.ascontiguousarray(array), dtype=torch.float32), persistent=False)
+        buf("subtree", subtree)
 
         shapedirs = data.shapedirs[..., : self.num_betas]
         buf("v_template", data.v_template)
@@ -107,7 +109,6 @@ class BodyModel(torch.nn.Module):
         buf("weights", data.weights)
         self.register_buffer("faces", torch.as_tensor(data.faces.astype(np.int64)), persistent=False)
         # Joints are linear in the shaped vertices: precompute them in the shape space.
-        buf("subtree", subtree)
         buf("joint_template", data.J_regressor @ data.v_template)
         buf("joint_shapedirs", np.einsum("jv,vcs->jcs", data.J_regressor, shapedirs))
         self.has_posedirs = data.posedirs is not None and bool(np.any(data.posedirs))

@@ -302,10 +302,11 @@ def train_in_the_loop(
     learner = Learner(run.net, model, NetworkConfig(kind="regressor"))
     scores = validate(learner, ViewSampler(model, val, shape_sigma=cfg.shape_sigma), cfg.validation_views,
                       batch_seed(cfg.seed + 1, 0))  # fmt: skip
-    teacher_file = weights_file("lgd", model.name) if cfg.teacher == "lgd" else None  # its fits are what is learned
+    lgd_file = weights_file("lgd", model.name)
     manifest = {
         "method": f"in the loop (SPIN): {cfg.teacher} fits of detected people, mixed with synthetic mocap views",
-        "teacher_weights": teacher_file and {"file": str(teacher_file), "sha256": file_digest(teacher_file)},
+        # The fits learned from are the teacher's: with LGD, they depend on its weights.
+        "teacher_weights": {"file": str(lgd_file), "sha256": file_digest(lgd_file)} if cfg.teacher == "lgd" else None,
         "start_from": str(start_from), "start_from_sha256": file_digest(start_from),
         "start_from_command": start.get("manifest", {}).get("command"),
         "detections": [{"file": str(p), "sha256": d, "people": len(s)} for p, d, s in zip(detections, digests, sets)],
