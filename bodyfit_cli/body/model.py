@@ -56,12 +56,11 @@ class BodyOutput:
 @dataclass
 class Skeleton:
     """A posed kinematic chain in the model's own joint layout (J joints): what skinning and its gradient
-    read. betas (B, num_betas); rotations (B, J, 3, 3) local; rest_joints and posed_joints (B, J, 3);
+    read. betas (B, num_betas); rotations (B, J, 3, 3) local; posed_joints (B, J, 3);
     transforms (B, J, 4, 4) from rest to posed points; pose_features (B, (J-1)*9), None without correctives."""
 
     betas: torch.Tensor
     rotations: torch.Tensor
-    rest_joints: torch.Tensor
     posed_joints: torch.Tensor
     transforms: torch.Tensor
     pose_features: torch.Tensor | None
@@ -196,7 +195,7 @@ class BodyModel(torch.nn.Module):
         rest_joints = self.joint_template + lbs.blend_shapes(betas, self.joint_shapedirs)
         posed_joints, transforms = lbs.rigid_transforms(rots, rest_joints, self.parents, self.schedule)
         feats = lbs.pose_features(rots) if self.has_posedirs else None
-        return Skeleton(betas, rots, rest_joints, posed_joints, transforms, feats)
+        return Skeleton(betas, rots, posed_joints, transforms, feats)
 
     def rest_points(
         self, skeleton: Skeleton, template: torch.Tensor, shapedirs: torch.Tensor, posedirs: torch.Tensor | None
