@@ -216,7 +216,12 @@ class BodyModel(torch.nn.Module):
     ) -> BodyOutput:  # fmt: skip
         """As `forward`, with all of SMPL's 24 local rotations in one (B, 24, 3, 3) tensor, root first;
         also poses `points` when given."""
-        sk = self.skeleton(rotations, betas)
+        return self.pose_skeleton(self.skeleton(rotations, betas), transl, vertices, points)
+
+    def pose_skeleton(
+        self, sk: Skeleton, transl: torch.Tensor | None = None, vertices: bool = False, points: PointSet | None = None,
+    ) -> BodyOutput:  # fmt: skip
+        """The body on an already posed chain, for callers that also read the chain (neural descent's stages)."""
 
         def pose_points(template, shapedirs, weights, posedirs) -> torch.Tensor:
             return lbs.skin(self.rest_points(sk, template, shapedirs, posedirs), weights, sk.transforms)

@@ -8,7 +8,8 @@ values) and the context, updates its memory and emits the change of state. Nothi
 gradient: alignment is measured with forward passes of the body model only. With `body3d`, a stage also
 reads the body's keypoints and joints in 3D (pelvis-relative, camera frame): how a joint must turn to move
 a keypoint in the image depends on which way the limb points in depth, which LGD reads from its gradient
-and a network reading only 2D misalignments must otherwise infer from the rotations.
+and a network reading only 2D misalignments must otherwise infer from the rotations. With `turns`, it
+reads that directly: per segment between keypoints, the turn of its joint that would align it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ POOL = 4  # the silhouette difference map is read at MASK_SIZE / POOL pixels a s
 # residuals, projected keypoints, segment turns and stretches, silhouette map, two losses
 NUM_ALIGNMENT = NUM_KEYPOINTS * 4 + len(SEGMENTS) * 3 + (MASK_SIZE // POOL) ** 2 + 2
 NUM_BODY3D = (NUM_KEYPOINTS + NUM_SMPL_JOINTS) * 3  # the body's keypoints and joints in 3D
+NUM_TURNS = len(SEGMENTS) * 3  # the turn of each segment's joint that aligns it (fitting.hund.limb_turns)
 
 
 class MaskEncoder(nn.Module):
@@ -44,18 +46,21 @@ class NeuralDescent(nn.Module):
     """(state, alignment, context, memory) -> (state change, memory), shared by all `stages`."""
 
     def __init__(
-        self, num_betas: int, stages: int = 5, hidden: int = 256, context: int = 128, body3d: bool = False
-    ) -> None:
+        self, num_betas: int, stages: int = 5, hidden: int = 256, context: int = 128, body3d: bool = False,
+        turns: bool = False,
+    ) -> None:  # fmt: skip
         super().__init__()
         self.architecture = {
             "num_betas": num_betas, "stages": stages, "hidden": hidden, "context": context, "body3d": body3d,
+            "turns": turns,
         }  # fmt: skip
         self.stages = stages
         self.body3d = body3d
+        self.turns = turns
         size = state_size(num_betas)
         self.mask_encoder = MaskEncoder(context)
         self.context = nn.Sequential(nn.Linear(NUM_FEATURES + context + 1, hidden), nn.GELU(), nn.Linear(hidden, context))
-        inputs = size + NUM_ALIGNMENT + (NUM_BODY3D if body3d else 0) + context
+        inputs = size + NUM_ALIGNMENT + (NUM_BODY3D if body3d else 0) + (NUM_TURNS if turns else 0) + context
         self.encoder = nn.Sequential(
             nn.Linear(inputs, hidden), nn.GELU(), nn.LayerNorm(hidden), nn.Linear(hidden, hidden)
         )
@@ -67,7 +72,11 @@ class NeuralDescent(nn.Module):
     def context_code(self, features: torch.Tensor, masks: torch.Tensor, has_mask: torch.Tensor) -> torch.Tensor:
         """(B, context) from the keypoint features, the masks (B, M, M) and whether each person has one."""
         flag = has_mask.to(features.dtype)[:, None]
-        return self.context(torch.cat([features, self.mask_encoder(masks) * flag, flag], -1))
+        if has_mask.any():
+            mask_code = self.mask_encoder(masks) * flag
+        else:  # the same zeros, without running the convolutions
+            mask_code = features.new_zeros(features.shape[0], self.mask_encoder.fc.out_features)
+        return self.context(torch.cat([features, mask_code, flag], -1))
 
     def forward(
         self, state: torch.Tensor, alignment: torch.Tensor, context: torch.Tensor,

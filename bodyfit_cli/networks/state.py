@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from bodyfit_cli.body.model import BodyModel, BodyOutput, PointSet
+from bodyfit_cli.body.model import BodyModel, BodyOutput, PointSet, Skeleton
 from bodyfit_cli.fitting.types import BodyParams, Observations
 from bodyfit_cli.geometry.camera import project
 from bodyfit_cli.geometry.rotations import (
@@ -96,9 +96,13 @@ def gradient(
     return torch.cat([rot6d_gradient(rot6d, turn_grad).flatten(1), betas_grad, tx_ty, log_d], -1)
 
 
-def pose(model: BodyModel, d: Decoded, vertices: bool = False, points: PointSet | None = None) -> BodyOutput:
-    """The body of a decoded state in the camera frame: posed at the origin, then moved to its pelvis."""
-    out = model.pose_rotations(d.rotations, d.betas, vertices=vertices, points=points)
+def pose(
+    model: BodyModel, d: Decoded, vertices: bool = False, points: PointSet | None = None, skeleton: Skeleton | None = None,
+) -> BodyOutput:  # fmt: skip
+    """The body of a decoded state in the camera frame: posed at the origin, then moved to its pelvis. A
+    caller that reads the posed chain too passes it as `skeleton` (= model.skeleton(d.rotations, d.betas))."""
+    sk = skeleton if skeleton is not None else model.skeleton(d.rotations, d.betas)
+    out = model.pose_skeleton(sk, vertices=vertices, points=points)
     shift = (d.pelvis - out.joints[:, 0])[:, None]
 
     def moved(t: torch.Tensor | None) -> torch.Tensor | None:
