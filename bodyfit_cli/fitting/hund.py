@@ -86,10 +86,10 @@ class TurnFrames:
 
 
 def turn_frames(model: BodyModel) -> TurnFrames:
-    rotated = torch.tensor([0 if j == 0 else int(model.pose_joints[j - 1]) for j in TURNING_JOINTS])
-    parent = model.parent_index.cpu()[rotated.clamp(min=0)]
+    rotated = torch.cat([model.pose_joints.new_zeros(1), model.pose_joints])[list(TURNING_JOINTS)]  # root: joint 0
     device = model.v_template.device
-    return TurnFrames(parent.to(device), (rotated >= 0).to(device, model.v_template.dtype))
+    parent = model.parent_index[rotated.clamp(min=0).to(device)]
+    return TurnFrames(parent, (rotated >= 0).to(device, model.v_template.dtype))
 
 
 def limb_turns(keypoints: torch.Tensor, turns2d: torch.Tensor, sk: Skeleton, frames: TurnFrames, seen: torch.Tensor) -> torch.Tensor:
