@@ -2,7 +2,7 @@
 detections: each alone, and as the start of SMPLify and LGD, against the true 3D keypoints.
 
     python benchmarks/bench_in_the_loop.py [--detections data/renders_val.npz] [--init regressor,spin]
-                                           [--method regressor,smplify,lgd] [--json OUT]
+                                           [--method regressor,smplify,lgd] [--no-masks] [--json OUT]
 
 The held-out set is `scripts/make_renders.py`'s validation split (poses of the validation trials, which no
 network trained on). PA-MPJPE and MPJPE (mm) over the 12 limb joints as `bodyfit bench` computes them; also
@@ -10,6 +10,9 @@ for the people whose detection is good (median limb keypoint within 8% of their 
 `scripts/make_samples.py` requires of the samples), so detector failures do not hide the fit's own error.
 Two 2D errors (px): against the detections the fits were given (`reproj_px`) and against the true body's
 projected keypoints (`true_2d_px`), which says how well an overlay sits on the person, not on the detector.
+And how well the body covers the person's area: the IoU of its soft silhouette (`fitting.silhouette`, the
+one hund reads) with MediaPipe's mask over the mask's window (`mask_iou`, people with a mask). With
+`--no-masks` the fits are not given the masks (only hund reads them), to measure what they add.
 """
 
 from __future__ import annotations
@@ -26,8 +29,11 @@ from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.errors import InputError
 from bodyfit_cli.evaluation.benchmark import score
 from bodyfit_cli.fitting.registry import make_backend, make_init
+from bodyfit_cli.fitting.silhouette import Silhouettes, has_mask
+from bodyfit_cli.fitting.types import Observations
 from bodyfit_cli.geometry.camera import project
 from bodyfit_cli.io.atomic import write_json_atomic
+from bodyfit_cli.networks.state import person_box
 from bodyfit_cli.training.detections import DetectionSet
 from bodyfit_cli.vocabulary import KEYPOINT_INDEX, LIMB_KEYPOINTS
 
@@ -45,12 +51,24 @@ def good_detections(data: DetectionSet, rows: np.ndarray) -> torch.Tensor:
     return error <= GOOD_DETECTION * height
 
 
+def mask_iou(silhouettes: Silhouettes, points: torch.Tensor, obs: Observations, masks: torch.Tensor | None) -> float:
+    """Mean IoU of the posed surface points' soft silhouette with the detected masks, over people with one."""
+    if masks is None or not has_mask(masks).any():
+        return float("nan")
+    with torch.no_grad():
+        rendered = silhouettes.render(points, obs, person_box(obs))
+    inter = (rendered * masks).sum((1, 2))
+    union = (rendered + masks - rendered * masks).sum((1, 2)).clamp(min=1e-6)
+    return float((inter / union)[has_mask(masks)].mean())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--detections", type=Path, default=Path("data/renders_val.npz"))
     ap.add_argument("--init", default="regressor,spin", help="regressors to compare (--init names)")
     ap.add_argument("--method", default="regressor,smplify,lgd", help="regressor: the regressor alone")
     ap.add_argument("--batch", type=int, default=50, help="people fitted together (the fits do not depend on it)")
+    ap.add_argument("--no-masks", action="store_true", help="fit without the detected masks")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -65,6 +83,10 @@ def main() -> None:
     detected = obs.keypoints[..., 2] > 0
     detector_2d = float((obs.keypoints[..., :2] - true_uv).norm(dim=-1)[detected].mean())
     model = BodyModel(load_body_model("default"))
+    silhouettes = Silhouettes(model)
+    masks, given = obs.masks, obs
+    if args.no_masks:
+        given = Observations(obs.keypoints, obs.focal, obs.center, obs.scale)
     print(f"{len(rows)} held-out people from {args.detections}, {int(good.sum())} with a good detection; "
           f"the detector's keypoints are {detector_2d:.1f} px from the true ones")
     results: dict[str, dict] = {}
@@ -75,25 +97,26 @@ def main() -> None:
             start = time.perf_counter()
             parts = []
             for s in range(0, len(rows), args.batch):
-                part = obs.map(lambda t: t[s : s + args.batch])
+                part = given.map(lambda t: t[s : s + args.batch])
                 params = init(part) if method == "regressor" else backend.fit(part, init(part))
                 with torch.no_grad():
-                    parts.append(params.pose(model).keypoints)
+                    parts.append(params.pose(model, points=silhouettes.points))
             seconds = time.perf_counter() - start
-            keypoints = torch.cat(parts)
+            keypoints = torch.cat([p.keypoints for p in parts])
+            iou = mask_iou(silhouettes, torch.cat([p.points for p in parts]), obs, masks)
             errors = score(keypoints, truth, obs)
             true_2d = (project(keypoints, obs.focal, obs.center) - true_uv).norm(dim=-1).mean()
             key = f"{init_name}+{method}" if method != "regressor" else f"{init_name} alone"
             results[key] = {
                 "pa_mpjpe_mm": float(errors["pa_mpjpe_mm"].mean()), "mpjpe_mm": float(errors["mpjpe_mm"].mean()),
                 "reproj_px": float(errors["reproj_px"].mean()), "true_2d_px": float(true_2d),
-                "pa_mpjpe_mm_good_detections": float(errors["pa_mpjpe_mm"][good].mean()),
+                "pa_mpjpe_mm_good_detections": float(errors["pa_mpjpe_mm"][good].mean()), "mask_iou": iou,
                 "ms_per_person": 1000 * seconds / len(rows),
             }  # fmt: skip
             r = results[key]
             print(f"{key:22s} PA-MPJPE {r['pa_mpjpe_mm']:6.1f} mm (good detections {r['pa_mpjpe_mm_good_detections']:6.1f}), "
                   f"MPJPE {r['mpjpe_mm']:6.1f} mm, 2D {r['reproj_px']:4.1f} px to detections, {r['true_2d_px']:4.1f} to truth, "
-                  f"{r['ms_per_person']:6.1f} ms/person")  # fmt: skip
+                  f"mask IoU {r['mask_iou']:.3f}, {r['ms_per_person']:6.1f} ms/person")  # fmt: skip
     if args.json:
         write_json_atomic(args.json, {"detections": str(args.detections), "people": len(rows),
                                       "good_detections": int(good.sum()), "detector_true_2d_px": detector_2d, "results": results})  # fmt: skip

@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import torch
 
-from bodyfit_cli.body.model import BodyModel, BodyOutput
+from bodyfit_cli.body.model import BodyModel, BodyOutput, PointSet
 from bodyfit_cli.geometry.rotations import axis_angle_to_matrix
 
 T = TypeVar("T")
@@ -51,10 +51,10 @@ class BodyParams:
         """Views into a tensor made by `flatten`, so gradients flow back to it."""
         return BodyParams(flat[:, :3], flat[:, 3:72].view(-1, 23, 3), flat[:, 72:-3], flat[:, -3:])
 
-    def pose(self, model: BodyModel, vertices: bool = False) -> BodyOutput:
+    def pose(self, model: BodyModel, vertices: bool = False, points: PointSet | None = None) -> BodyOutput:
         """Run the body model on these parameters (one rotation conversion for all joints)."""
         rots = axis_angle_to_matrix(torch.cat([self.global_orient[:, None], self.body_pose], 1))
-        return model.pose_rotations(rots, self.betas, self.transl, vertices=vertices)
+        return model.pose_rotations(rots, self.betas, self.transl, vertices=vertices, points=points)
 
 
 @dataclass
