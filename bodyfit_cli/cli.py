@@ -498,9 +498,6 @@ def train_hund(
     turns: bool = typer.Option(
         False, "--turns", help="Stages also read, per limb, the turn of its joint that would align its projection "
         "with the detected limb (closed-form geometry, no gradient)."),
-    turn_steps: bool = typer.Option(
-        False, "--turn-steps", help="With --turns: stages also read the change of the state's rotations those turns make, "
-        "and add it with a learned gain per joint."),
     mix_parts: float = _MIX_PARTS, regressor_starts: float = _REGRESSOR_STARTS, lr: float = _LR,
     hidden: int = typer.Option(256, min=8, help="Width of the network (LSTM memory)."), seed: int = _SEED,
     device: str = _DEVICE, body_model: str = _BODY_MODEL, model_dir: Path | None = _MODEL_DIR,
@@ -512,8 +509,7 @@ def train_hund(
     config = {
         "steps": steps, "batch": batch, "lr": lr, "hidden": hidden, "stages": stages, "meta_loss": meta_loss,
         "masks": masks, "unlabelled": [str(p) for p in unlabelled or []], "unlabelled_every": unlabelled_every,
-        "mix_parts": mix_parts, "regressor_starts": regressor_starts, "body3d": body3d, "turns": turns,
-        "turn_steps": turn_steps, "seed": seed,
+        "mix_parts": mix_parts, "regressor_starts": regressor_starts, "body3d": body3d, "turns": turns, "seed": seed,
     }  # fmt: skip
     _train_network("hund", data, out, checkpoint, resume, device, body_model, model_dir, **config)
 

@@ -33,17 +33,17 @@ from bodyfit_cli.fitting.registry import make_backend, make_init
 from bodyfit_cli.fitting.silhouette import Silhouettes, has_mask, silhouette_loss, surface_ids
 from bodyfit_cli.fitting.types import BodyParams
 from bodyfit_cli.geometry.camera import project
-from bodyfit_cli.geometry.rotations import axis_angle_to_matrix, matrix_to_rot6d
+from bodyfit_cli.geometry.rotations import axis_angle_to_matrix
 from bodyfit_cli.networks import state
-from bodyfit_cli.networks.hund import NUM_STEPS, NUM_TURNS, NeuralDescent
+from bodyfit_cli.networks.hund import NeuralDescent
 from bodyfit_cli.networks.lgd import UpdateNetwork
 from bodyfit_cli.networks.weights import read_network_file, weights_file
 from bodyfit_cli.training.detections import DetectionSet
-from bodyfit_cli.training.networks import NetworkConfig, perturbed, train_network
+from bodyfit_cli.training.networks import NetworkConfig, train_network
 from bodyfit_cli.training.objectives import unlabelled_loss
 from bodyfit_cli.training.pose_data import PoseDataset
 from bodyfit_cli.training.views import ViewSampler
-from bodyfit_cli.vocabulary import KEYPOINT_INDEX, NUM_KEYPOINTS, NUM_SMPL_JOINTS, SEGMENTS, SMPL_JOINT_INDEX
+from bodyfit_cli.vocabulary import KEYPOINT_INDEX, NUM_KEYPOINTS, SEGMENTS
 from tests.test_learned import toy_dataset, write_toy_data
 
 
@@ -186,36 +186,6 @@ def test_limb_turns_lay_each_segment_onto_the_detected_one(model: BodyModel, sam
     assert misalignment(wrong)[2][:, 3].abs().max() == 0 and misalignment(wrong)[2][:, 2].abs().max() > 0
     a = alignment(model, Silhouettes(model), batch.state, ev, body3d=True, turns=True)
     assert a.inputs.shape[1] == alignment(model, Silhouettes(model), batch.state, ev, body3d=True).inputs.shape[1] + turns[0].numel()
-
-
-def test_turn_steps_add_each_joints_mean_turn_to_its_6d_rotation_with_learned_gains(
-    model: BodyModel, sampler: ViewSampler, silhouettes: Silhouettes
-) -> None:
-    batch = sampler.sample(4, seed=8)
-    x0 = perturbed(batch, torch.Generator().manual_seed(0))  # bent joints: a turn's side matters
-    a = alignment(model, silhouettes, x0, evidence(model, batch.obs), turns=True, turn_steps=True)
-    assert a.changes is not None
-    turns = a.inputs[:, -(NUM_STEPS + NUM_TURNS) : -NUM_STEPS].unflatten(1, (-1, 3))
-    changes = a.changes.unflatten(1, (NUM_SMPL_JOINTS, 6))
-    rotations = state.decode(x0, batch.box).rotations
-
-    def change(joint: int, turn: torch.Tensor) -> torch.Tensor:
-        return matrix_to_rot6d(axis_angle_to_matrix(turn) @ rotations[:, joint]) - matrix_to_rot6d(rotations[:, joint])
-
-    elbow, spine = SMPL_JOINT_INDEX["left_elbow"], SMPL_JOINT_INDEX["spine1"]
-    forearm = SEGMENTS.index(("left_elbow", "left_wrist"))
-    sides = [SEGMENTS.index((f"{side}_shoulder", f"{side}_hip")) for side in ("left", "right")]
-    assert torch.allclose(changes[:, elbow], change(elbow, turns[:, forearm]), atol=1e-6)
-    assert torch.allclose(changes[:, spine], change(spine, turns[:, sides].mean(1)), atol=1e-6)
-    assert changes[:, SMPL_JOINT_INDEX["head"]].abs().max() == 0 and changes[:, elbow].abs().max() > 1e-3
-    net = NeuralDescent(model.num_betas, stages=2, hidden=32, context=16, turns=True, turn_steps=True)
-    assert all(torch.equal(x, x0) for x in descend(net, model, silhouettes, batch.obs, x0))  # zero gains: stay put
-    with torch.no_grad():
-        net.gains[0, elbow] = 1.0  # the first stage takes the elbow's turn, and nothing else
-        first = descend(net, model, silhouettes, batch.obs, x0)[0]
-    moved = (first - x0)[:, : NUM_SMPL_JOINTS * 6].unflatten(1, (NUM_SMPL_JOINTS, 6))
-    assert torch.allclose(moved[:, elbow], changes[:, elbow]) and moved[:, :elbow].abs().max() == 0
-    assert torch.equal(first[:, NUM_SMPL_JOINTS * 6 :], x0[:, NUM_SMPL_JOINTS * 6 :])
 
 
 def test_hund_needs_no_gradients_at_test_time_where_lgd_computes_one(

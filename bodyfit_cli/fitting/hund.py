@@ -24,11 +24,10 @@ from bodyfit_cli.fitting.priors import PosePrior
 from bodyfit_cli.fitting.silhouette import Silhouettes, has_mask, silhouette_loss
 from bodyfit_cli.fitting.types import BodyParams, Observations
 from bodyfit_cli.geometry.camera import project
-from bodyfit_cli.geometry.rotations import axis_angle_to_matrix, matrix_to_rot6d
 from bodyfit_cli.networks import state
 from bodyfit_cli.networks.hund import POOL, NeuralDescent
 from bodyfit_cli.networks.weights import load_network
-from bodyfit_cli.vocabulary import KEYPOINT_INDEX, NUM_SMPL_JOINTS, SEGMENTS, SMPL_JOINT_INDEX
+from bodyfit_cli.vocabulary import KEYPOINT_INDEX, SEGMENTS, SMPL_JOINT_INDEX
 
 RESIDUAL_CLIP = 1.0  # residuals beyond one box size say only "far off"
 RESIDUAL_GAIN = 10.0  # misses are a few hundredths of the box: read them at the scale of the state's numbers
@@ -118,18 +117,6 @@ def limb_turns(keypoints: torch.Tensor, turns2d: torch.Tensor, sk: Skeleton, fra
     return (local * (seen * frames.present)[..., None]).flatten(1)
 
 
-def turn_changes(turns: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
-    """(B, 24*6): the change of the state's 6D rotations when each turning joint takes the mean of the
-    `limb_turns` (B, S*3) its segments ask for, SMPL's 24 local `rotations` (B, 24, 3, 3) being the state's;
-    0 for joints no segment turns. In the state's own coordinates, as LGD's gradient is: a network can add
-    it with a gain, where a turn alone leaves it to learn how turns map to 6D rotations in every pose."""
-    joints = torch.tensor(TURNING_JOINTS, device=turns.device)
-    count = torch.bincount(joints, minlength=NUM_SMPL_JOINTS).clamp(min=1).to(turns.dtype)
-    mean = turns.new_zeros(turns.shape[0], NUM_SMPL_JOINTS, 3).index_add_(1, joints, turns.unflatten(1, (-1, 3)))
-    turned = axis_angle_to_matrix(mean / count[:, None]) @ rotations
-    return (matrix_to_rot6d(turned) - matrix_to_rot6d(rotations)).flatten(1)
-
-
 @dataclass
 class Evidence:
     """What the stages compare the body with. It is the same at every stage, so it is prepared once per fit."""
@@ -156,19 +143,18 @@ def evidence(model: BodyModel, obs: Observations, dtype: torch.dtype = torch.flo
 class Alignment:
     """How a state aligns with the evidence, per person: the network's input and the 2D losses."""
 
-    inputs: torch.Tensor  # (B, NUM_ALIGNMENT), then more with `body3d`, `turns`, `turn_steps`
+    inputs: torch.Tensor  # (B, NUM_ALIGNMENT), then more with `body3d` and `turns`
     reprojection: torch.Tensor  # (B,)
     silhouette: torch.Tensor  # (B,), 0 without a mask
-    changes: torch.Tensor | None = None  # (B, 24*6) the `turn_changes`, with `turn_steps`
 
 
 def alignment(
     model: BodyModel, silhouettes: Silhouettes, x: torch.Tensor, ev: Evidence, body3d: bool = False,
-    turns: bool = False, turn_steps: bool = False,
+    turns: bool = False,
 ) -> Alignment:  # fmt: skip
     """Residuals and losses of state `x`; the silhouette is rendered only for people with a mask. With
     `body3d`, the inputs then hold the body's keypoints and joints, pelvis-relative, in the camera frame;
-    with `turns`, the `limb_turns`; with `turn_steps` (and `turns`), they end with the `turn_changes`."""
+    with `turns`, they end with the `limb_turns`."""
     obs, box = ev.obs, ev.box
     d = state.decode(x, box)
     sk = model.skeleton(d.rotations, d.betas)
@@ -192,13 +178,9 @@ def alignment(
     ]  # fmt: skip
     if body3d:
         parts.append(BODY3D_GAIN * (torch.cat([body.keypoints, body.joints], 1) - body.joints[:, :1]).flatten(1))
-    changes = None
     if turns:
         parts.append(limb_turns(body.keypoints, turns2d, sk, ev.frames, ev.segments.seen))
-        if turn_steps:
-            changes = turn_changes(parts[-1], d.rotations)
-            parts.append(changes)
-    return Alignment(torch.cat(parts, -1), reprojection, sil, changes)
+    return Alignment(torch.cat(parts, -1), reprojection, sil)
 
 
 def descend(
@@ -209,10 +191,10 @@ def descend(
     ev = evidence(model, obs, x.dtype)
     context = net.context_code(state.keypoint_features(obs, ev.box), ev.masks, ev.with_mask)
     memory, states = None, []
-    for stage in range(net.stages):
+    for _ in range(net.stages):
         with torch.no_grad():
-            a = alignment(model, silhouettes, x.detach(), ev, net.body3d, net.turns, net.turn_steps)
-        delta, memory = net(x, a.inputs, context, memory, a.changes, stage)
+            a = alignment(model, silhouettes, x.detach(), ev, net.body3d, net.turns)
+        delta, memory = net(x, a.inputs, context, memory)
         x = x + delta
         states.append(x)
     return states

@@ -9,9 +9,7 @@ gradient: alignment is measured with forward passes of the body model only. With
 reads the body's keypoints and joints in 3D (pelvis-relative, camera frame): how a joint must turn to move
 a keypoint in the image depends on which way the limb points in depth, which LGD reads from its gradient
 and a network reading only 2D misalignments must otherwise infer from the rotations. With `turns`, it
-reads that directly: per segment between keypoints, the turn of its joint that would align it; with
-`turn_steps` also the change of the state's 6D rotations those turns make, which each stage adds with a learned
-gain per joint besides the change it predicts.
+reads that directly: per segment between keypoints, the turn of its joint that would align it.
 """
 
 from __future__ import annotations
@@ -28,7 +26,6 @@ POOL = 4  # the silhouette difference map is read at MASK_SIZE / POOL pixels a s
 NUM_ALIGNMENT = NUM_KEYPOINTS * 4 + len(SEGMENTS) * 3 + (MASK_SIZE // POOL) ** 2 + 2
 NUM_BODY3D = (NUM_KEYPOINTS + NUM_SMPL_JOINTS) * 3  # the body's keypoints and joints in 3D
 NUM_TURNS = len(SEGMENTS) * 3  # the turn of each segment's joint that aligns it (fitting.hund.limb_turns)
-NUM_STEPS = NUM_SMPL_JOINTS * 6  # the change of the 6D rotations those turns make (fitting.hund.turn_changes)
 
 
 class MaskEncoder(nn.Module):
@@ -50,24 +47,20 @@ class NeuralDescent(nn.Module):
 
     def __init__(
         self, num_betas: int, stages: int = 5, hidden: int = 256, context: int = 128, body3d: bool = False,
-        turns: bool = False, turn_steps: bool = False,
+        turns: bool = False,
     ) -> None:  # fmt: skip
         super().__init__()
         self.architecture = {
             "num_betas": num_betas, "stages": stages, "hidden": hidden, "context": context, "body3d": body3d,
-            "turns": turns, "turn_steps": turn_steps,
+            "turns": turns,
         }  # fmt: skip
         self.stages = stages
         self.body3d = body3d
         self.turns = turns
-        self.turn_steps = turn_steps and turns
-        # With `turn_steps`: per stage and joint, the gain the turn steps are taken with, besides what the head adds.
-        self.gains = nn.Parameter(torch.zeros(stages, NUM_SMPL_JOINTS)) if self.turn_steps else None
         size = state_size(num_betas)
         self.mask_encoder = MaskEncoder(context)
         self.context = nn.Sequential(nn.Linear(NUM_FEATURES + context + 1, hidden), nn.GELU(), nn.Linear(hidden, context))
         inputs = size + NUM_ALIGNMENT + (NUM_BODY3D if body3d else 0) + (NUM_TURNS if turns else 0) + context
-        inputs += NUM_STEPS if self.turn_steps else 0
         self.encoder = nn.Sequential(
             nn.Linear(inputs, hidden), nn.GELU(), nn.LayerNorm(hidden), nn.Linear(hidden, hidden)
         )
@@ -87,11 +80,7 @@ class NeuralDescent(nn.Module):
 
     def forward(
         self, state: torch.Tensor, alignment: torch.Tensor, context: torch.Tensor,
-        memory: tuple[torch.Tensor, torch.Tensor] | None, changes: torch.Tensor | None = None, stage: int = 0,
+        memory: tuple[torch.Tensor, torch.Tensor] | None,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
         h, c = self.cell(self.encoder(torch.cat([state, alignment, context], -1)), memory)
-        delta = self.head(h)
-        if self.gains is not None and changes is not None:
-            gained = changes * self.gains[min(stage, self.stages - 1)].repeat_interleave(6)
-            delta = torch.cat([delta[:, : gained.shape[1]] + gained, delta[:, gained.shape[1] :]], -1)
-        return delta, (h, c)
+        return self.head(h), (h, c)

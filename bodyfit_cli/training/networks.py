@@ -64,7 +64,6 @@ class NetworkConfig:
     gradient_step: bool = False  # lgd: add a learned preconditioned gradient step (networks.lgd)
     body3d: bool = False  # hund: stages also read the body's 3D keypoints and joints (networks.hund)
     turns: bool = False  # hund: stages also read the turn of each segment's joint that aligns it (fitting.hund)
-    turn_steps: bool = False  # hund with turns: stages also read the turns' 6D rotation change and add it with learned gains
     weight_2d: float = WEIGHTS["keypoints2d"]  # weight of the 2D keypoint term against the others (objectives.WEIGHTS)
     seed: int = 0
     checkpoint_every: int = 250
@@ -92,7 +91,7 @@ def build(cfg: NetworkConfig, num_betas: int) -> torch.nn.Module:
     if cfg.kind == "regressor":
         return KeypointRegressor(num_betas, cfg.hidden, cfg.blocks)
     if cfg.kind == "hund":
-        return NeuralDescent(num_betas, cfg.stages, cfg.hidden, body3d=cfg.body3d, turns=cfg.turns, turn_steps=cfg.turn_steps)
+        return NeuralDescent(num_betas, cfg.stages, cfg.hidden, body3d=cfg.body3d, turns=cfg.turns)
     return UpdateNetwork(num_betas, cfg.lgd_steps, cfg.hidden, cfg.blocks, cfg.gradient_step)
 
 
