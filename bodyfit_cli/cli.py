@@ -86,7 +86,7 @@ class FitOpts:
     quiet = typer.Option(False, "--quiet", help="No progress or messages on stderr (errors still shown).")
     seed = typer.Option(0, help="Random seed.")
     init = typer.Option("auto", help="Initialisation (a video person's first frame): regressor, spin (the regressor "
-                                     "trained with fitting in the loop), mean, or auto (spin, else regressor, where trained).")  # fmt: skip
+                                     "trained with fitting in the loop), mean, or auto (hund: mean; the others: spin, else regressor, where trained).")  # fmt: skip
     pose_model = typer.Option(None, help="MediaPipe PoseLandmarker .task file (newer mediapipe).")
     overwrite = typer.Option(False, "--overwrite", help="Redo inputs that already have results.")
     debug = typer.Option(False, "--debug", help="Show Python tracebacks.")
@@ -319,7 +319,7 @@ def bench(
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     batch: int = typer.Option(1, min=1, help="People fitted together (time per person = batch time / batch)."),
     prior: str = typer.Option("gmm", help="SMPLify's pose prior: gmm (learned) or simple."),
-    init: str = typer.Option("auto", help="Initialisation for every method: regressor, spin, mean, or auto."),
+    init: str = typer.Option("auto", help="Initialisation for every method: regressor, spin, mean, or auto (each method's: --init of bodyfit image)."),
     body_model: str = typer.Option("default", help="default, smpl or smplx."),
     model_dir: Path | None = typer.Option(None, help="Folder with smpl/ or smplx/ model files."),
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks."),

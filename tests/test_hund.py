@@ -273,3 +273,7 @@ def test_shipped_hund_refines_the_regressor_and_the_mean_pose_on_held_out_poses(
     start, mean = regressor(batch.obs), MeanInit(model)(batch.obs)
     assert pa(hund.fit(batch.obs, start)) < pa(start)
     assert pa(hund.fit(batch.obs, mean)) < 0.6 * pa(mean)
+    # Which is why `--init auto` starts hund from the mean pose, and the other methods from a regressor.
+    assert pa(hund.fit(batch.obs, mean)) < pa(hund.fit(batch.obs, start))
+    assert make_init("auto", model, hund).name == "mean"
+    assert make_init("auto", model, make_backend("lgd", model)).name in ("spin", "regressor")
