@@ -319,7 +319,7 @@ def bench(
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     batch: int = typer.Option(1, min=1, help="People fitted together (time per person = batch time / batch)."),
     prior: str = typer.Option("gmm", help="SMPLify's pose prior: gmm (learned) or simple."),
-    init: str = typer.Option("auto", help="Initialisation for every method: regressor, spin, mean, or auto (each method's: --init of bodyfit image)."),
+    init: str = typer.Option("auto", help="Initialisation for every method: regressor, spin, mean, or auto (per method: the mean pose for hund, else spin or regressor)."),
     body_model: str = typer.Option("default", help="default, smpl or smplx."),
     model_dir: Path | None = typer.Option(None, help="Folder with smpl/ or smplx/ model files."),
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks."),
