@@ -18,6 +18,7 @@ one hund reads) with MediaPipe's mask over the mask's window (`mask_iou`, people
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -53,13 +54,14 @@ def good_detections(data: DetectionSet, rows: np.ndarray) -> torch.Tensor:
 
 def mask_iou(silhouettes: Silhouettes, points: torch.Tensor, obs: Observations, masks: torch.Tensor | None) -> float:
     """Mean IoU of the posed surface points' soft silhouette with the detected masks, over people with one."""
-    if masks is None or not has_mask(masks).any():
+    with_mask = has_mask(masks) if masks is not None else None
+    if with_mask is None or not with_mask.any():
         return float("nan")
     with torch.no_grad():
         rendered = silhouettes.render(points, obs, person_box(obs))
     inter = (rendered * masks).sum((1, 2))
     union = (rendered + masks - rendered * masks).sum((1, 2)).clamp(min=1e-6)
-    return float((inter / union)[has_mask(masks)].mean())
+    return float((inter / union)[with_mask].mean())
 
 
 def main() -> None:
@@ -84,9 +86,7 @@ def main() -> None:
     detector_2d = float((obs.keypoints[..., :2] - true_uv).norm(dim=-1)[detected].mean())
     model = BodyModel(load_body_model("default"))
     silhouettes = Silhouettes(model)
-    masks, given = obs.masks, obs
-    if args.no_masks:
-        given = Observations(obs.keypoints, obs.focal, obs.center, obs.scale)
+    given = dataclasses.replace(obs, masks=None) if args.no_masks else obs
     print(f"{len(rows)} held-out people from {args.detections}, {int(good.sum())} with a good detection; "
           f"the detector's keypoints are {detector_2d:.1f} px from the true ones")
     results: dict[str, dict] = {}
@@ -95,15 +95,15 @@ def main() -> None:
         for method in args.method.split(","):
             backend = init if method == "regressor" else make_backend(method, model)
             start = time.perf_counter()
-            parts = []
+            fits = []
             for s in range(0, len(rows), args.batch):
                 part = given.map(lambda t: t[s : s + args.batch])
-                params = init(part) if method == "regressor" else backend.fit(part, init(part))
-                with torch.no_grad():
-                    parts.append(params.pose(model, points=silhouettes.points))
-            seconds = time.perf_counter() - start
-            keypoints = torch.cat([p.keypoints for p in parts])
-            iou = mask_iou(silhouettes, torch.cat([p.points for p in parts]), obs, masks)
+                fits.append(init(part) if method == "regressor" else backend.fit(part, init(part)))
+            seconds = time.perf_counter() - start  # the fits only, not the scoring below
+            with torch.no_grad():
+                bodies = [params.pose(model, points=silhouettes.points) for params in fits]
+            keypoints = torch.cat([b.keypoints for b in bodies])
+            iou = mask_iou(silhouettes, torch.cat([b.points for b in bodies]), obs, obs.masks)
             errors = score(keypoints, truth, obs)
             true_2d = (project(keypoints, obs.focal, obs.center) - true_uv).norm(dim=-1).mean()
             key = f"{init_name}+{method}" if method != "regressor" else f"{init_name} alone"

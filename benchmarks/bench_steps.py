@@ -64,9 +64,11 @@ def main() -> None:
             for name, backend in backends.items():
                 steps = [pa_mpjpe(x) for x in states_per_step(name, backend, model, obs, x0)]
                 print(f"    {name:5s} " + " ".join(f"{e:5.1f}" for e in steps))
+        if args.timed <= 0:
+            return
         init = make_init("regressor", model)
         times: dict[str, list[float]] = {name: [] for name in backends}
-        for i in range(min(args.timed, args.n) + 3 if args.timed > 0 else 0):
+        for i in range(min(args.timed, args.n) + 3):
             part = obs.map(lambda t: t[i : i + 1])
             start_params = init(part)
             for name, backend in backends.items():
@@ -74,8 +76,6 @@ def main() -> None:
                 backend.fit(part, start_params)
                 if i >= 3:  # warm-up
                     times[name].append(1000 * (time.perf_counter() - start))
-    if not times["lgd"]:
-        return
     print(f"time per fit at batch 1 from the regressor, start not included (median of {len(times['lgd'])}):")
     for name, t in times.items():
         steps = backends[name].net.steps if name == "lgd" else backends[name].net.stages
