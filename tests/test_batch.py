@@ -227,13 +227,16 @@ def test_interrupted_run_leaves_only_finished_results_and_resumes(tmp_path: Path
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=interruptible)
+    def results() -> list[Path]:  # not the hidden temporaries (.<stem>.tmp-<hex>.json) a result is written to first
+        return [p for p in (tmp_path / "I").rglob("*.json") if not p.name.startswith(".")]
+
     deadline = time.monotonic() + 120
-    while not list((tmp_path / "I").rglob("*.json")) and proc.poll() is None and time.monotonic() < deadline:
+    while not results() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode != 0 and "Traceback" not in stderr, stderr  # stopped before the end, quietly
-    finished = sorted(p.relative_to(tmp_path / "I").with_suffix("") for p in (tmp_path / "I").rglob("*.json"))
+    finished = sorted(p.relative_to(tmp_path / "I").with_suffix("") for p in results())
     assert 1 <= len(finished) < len(names), stderr
     present = files_under(tmp_path / "I")
     assert not [name for name in present if Path(name).name.startswith(".")], present  # no temporaries
