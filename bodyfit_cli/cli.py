@@ -93,7 +93,7 @@ class FitOpts:
     start = typer.Option(0.0, min=0.0, help="Videos: first second to process.")
     end = typer.Option(None, min=0.0, help="Videos: last second to process (default: the end).")
     stride = typer.Option(1, min=1, help="Videos: process every K-th frame.")
-    smooth = typer.Option(True, "--smooth/--no-smooth", help="Videos: One-Euro filtering of the keypoints over time.")
+    smooth = typer.Option(True, "--smooth/--no-smooth", help="Videos: One-Euro filtering of each person's fitted joint rotations over time.")
     mesh_every = typer.Option(10, min=0, help="Videos: write meshes every K-th processed frame (0: none).")
 
 

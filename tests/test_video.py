@@ -1,4 +1,4 @@
-"""`bodyfit video`: decoding, tracking, smoothing, and the real CLI on clips made at test time.
+"""`bodyfit video`: decoding, tracking, track shapes, smoothing, and the real CLI on clips made at test time.
 
 The clip is a sample photo moved 8 px to the right per frame (10 fps), so every frame can be told
 apart by where the person is. CLI runs are real subprocesses shared through module-scoped fixtures.
@@ -24,14 +24,15 @@ import torch
 
 from bodyfit_cli.detection.types import PersonKeypoints
 from bodyfit_cli.errors import InputError
+from bodyfit_cli.geometry.rotations import axis_angle_to_matrix
 from bodyfit_cli.io.inputs import InputItem
 from bodyfit_cli.io.table import RowTable
 from bodyfit_cli.io.video import FrameRange, VideoReader
 from bodyfit_cli.pipeline import ImagePipeline, Options
 from bodyfit_cli.video.people import VideoPeopleFinder
-from bodyfit_cli.video.pipeline import KEYPOINT_BETA, KEYPOINT_MIN_CUTOFF_HZ, TrackFit, VideoPipeline
+from bodyfit_cli.video.pipeline import TrackFit, VideoPipeline
 from bodyfit_cli.video.shape import ShapeAverage
-from bodyfit_cli.video.smoothing import OneEuroFilter
+from bodyfit_cli.video.smoothing import OneEuroFilter, RotationFilter
 from bodyfit_cli.video.stages import ahead
 from bodyfit_cli.video.tracking import Tracker
 from bodyfit_cli.vocabulary import KEYPOINT_NAMES
@@ -97,25 +98,32 @@ def read_jsonl(path: Path) -> list[dict]:
 # --- smoothing, tracking, tables, decoding: in this process ---------------------------------------
 
 
-def test_one_euro_removes_jitter_and_follows_fast_motion() -> None:
-    """With the keypoint settings: detector-like jitter (0.5% of the image diagonal) is divided by
-    more than 2.5, and a fast move (a diagonal per second, or a sudden jump) is followed within a frame."""
-    rng = np.random.default_rng(0)
-    t = np.arange(120) / 30.0
+def angle_between(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Angles (radians) of the rotations taking axis-angle rotations `a` to `b`, (..., 3) each."""
+    relative = axis_angle_to_matrix(a.double()).transpose(-1, -2) @ axis_angle_to_matrix(b.double())
+    return ((relative.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1).acos()
 
-    def filtered(signal: np.ndarray, beta: float = KEYPOINT_BETA) -> np.ndarray:
-        f = OneEuroFilter(KEYPOINT_MIN_CUTOFF_HZ, beta)
-        return np.array([f(np.array([x]), ti)[0] for x, ti in zip(signal, t)])
 
-    noisy = 0.5 + 0.005 * rng.standard_normal(len(t))
-    assert filtered(noisy)[30:].std() < noisy[30:].std() / 2.5
-    ramp = np.clip(t - 2.0, 0.0, 1.0)  # moving a diagonal per second from t = 2 s
-    assert np.abs(filtered(ramp) - ramp).max() < 1 / 30  # less than a frame's movement behind
-    step = np.where(t < 2.0, 0.5, 0.8)
-    jump = int(np.argmax(t >= 2.0))
-    assert abs(filtered(step)[jump + 2] - 0.8) < 0.01
-    # A plain low pass with the same resting cutoff (beta 0) lags far behind.
-    assert filtered(step, beta=0.0)[jump + 2] < 0.8 - 0.1
+def test_rotation_filter_removes_jitter_and_follows_a_swinging_limb() -> None:
+    """With the video's settings: jitter of a still joint (3 degrees) is more than halved, a joint swinging at 4
+    radians per second (a fast walk's knee) lags by under a frame's swing, and every result is a rotation."""
+    gen = torch.Generator().manual_seed(0)
+    t = torch.arange(90) / 30.0
+    pose = torch.tensor([0.3, -1.2, 0.5])
+
+    def filtered(rotations: torch.Tensor) -> torch.Tensor:
+        f = RotationFilter()
+        return torch.stack([f(r[None], float(ti))[0] for r, ti in zip(rotations, t)])
+
+    noisy = pose + 0.05 * torch.randn(len(t), 3, generator=gen)
+    out = filtered(noisy)
+    assert angle_between(out, pose)[15:].mean() < angle_between(noisy, pose)[15:].mean() / 2
+    swing = torch.zeros(len(t), 3)
+    swing[:, 0] = 0.5 + 0.5 * torch.sin(8.0 * t)  # up to 4 rad/s, 1.3 swings per second
+    lag = angle_between(filtered(swing), swing)[15:]
+    assert lag.max() < 4.0 / 30
+    mats = axis_angle_to_matrix(out.double())
+    assert torch.allclose(mats @ mats.transpose(-1, -2), torch.eye(3, dtype=torch.float64), atol=1e-6)
 
 
 def test_one_euro_restarts_entries_that_were_missing() -> None:
@@ -398,13 +406,33 @@ def test_a_track_has_one_shape_and_the_body_keeps_its_place(clips: Path, lgd_vid
     track = TrackFit()
     earlier = fitted.params.betas[0] + 0.5
     track.shape.add(earlier, 3 * person.score)  # as if seen in three earlier frames
-    settled = lgd_video.with_track_shapes(fitted, [track])
+    settled = lgd_video.settled(fitted, [track], 0.0)  # the track's first filtered frame: its pose as fitted
     expected = (3 * earlier + fitted.params.betas[0]) / 4
     np.testing.assert_allclose(settled.params.betas[0].numpy(), expected.numpy(), atol=1e-6)
     np.testing.assert_allclose(settled.body.joints[:, 0].numpy(), fitted.body.joints[:, 0].numpy(), atol=1e-5)
-    assert torch.equal(settled.params.body_pose, fitted.params.body_pose)
+    assert angle_between(settled.params.body_pose, fitted.params.body_pose).max() < 1e-3
     limbs = (settled.body.joints - fitted.body.joints).norm(dim=-1)
     assert 0.001 < limbs.max() < 0.1  # another shape moves the joints a little, not the body
+
+
+def test_each_frame_starts_from_init_with_the_track_shape(clips: Path, lgd_video) -> None:
+    """Not from the last frame's fit (whose errors it would carry on): `--init`, with the shape of the person's
+    track once it has one, the pelvis where `--init` put it."""
+    with VideoReader(clips / "clip.mp4") as video:
+        rgb = next(video.frames(FrameRange())).rgb
+    image = lgd_video.image
+    [person] = image.detect(rgb, InputItem(clips / "clip.png", Path("clip.png")))
+    obs = image.observations([person, person], rgb.shape[1], rgb.shape[0])
+    fresh = image.initialise(obs)
+    seen, new = TrackFit(), TrackFit()
+    seen.shape.add(fresh.betas[0] + 0.5, 1.0)
+    start = lgd_video.start(obs, [seen, new])
+    np.testing.assert_allclose(start.betas[0].numpy(), (fresh.betas[0] + 0.5).numpy(), atol=1e-6)
+    assert torch.equal(start.betas[1], fresh.betas[1]) and torch.equal(start.transl[1], fresh.transl[1])
+    assert torch.equal(start.body_pose, fresh.body_pose) and torch.equal(start.global_orient, fresh.global_orient)
+    model = image.model
+    np.testing.assert_allclose((model.root_position(start.betas) + start.transl).numpy(),
+                               (model.root_position(fresh.betas) + fresh.transl).numpy(), atol=1e-5)  # fmt: skip
 
 
 # --- the CLI ------------------------------------------------------------------------------------

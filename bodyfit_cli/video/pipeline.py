@@ -1,6 +1,6 @@
-"""The path of one clip, frame by frame: decode -> find people -> track -> smooth -> fit, warm-started
-from the same person's last frame, with their track's shape (video/shape.py) -> export (JSON Lines,
-table rows, meshes) -> render.
+"""The path of one clip, frame by frame: decode -> find people -> track -> fit, each person with their
+track's shape (video/shape.py) -> smooth their rotations over time (video/smoothing.py) -> export (JSON
+Lines, table rows, meshes) -> render.
 
 The first four stages run in a thread of their own a few frames ahead of the others (video/stages.py),
 so a frame's people are found while the last frame's are fitted; with the overlay, fitting too runs
@@ -14,7 +14,6 @@ presence marks the clip as finished, so an interrupted run leaves nothing that l
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,7 +26,6 @@ import torch
 
 from bodyfit_cli.body.model import BodyOutput
 from bodyfit_cli.detection.types import PersonKeypoints
-from bodyfit_cli.fitting.init import place
 from bodyfit_cli.fitting.types import BodyParams, Observations
 from bodyfit_cli.io.atomic import atomic_dir, atomic_path
 from bodyfit_cli.io.inputs import InputItem
@@ -43,16 +41,10 @@ from bodyfit_cli.pipeline import (
     person_records,
 )
 from bodyfit_cli.video.people import VideoPeopleFinder
-from bodyfit_cli.video.shape import ShapeAverage
-from bodyfit_cli.video.smoothing import OneEuroFilter
+from bodyfit_cli.video.shape import ShapeAverage, with_betas
+from bodyfit_cli.video.smoothing import RotationFilter
 from bodyfit_cli.video.stages import ahead
 from bodyfit_cli.video.tracking import Tracker
-
-# One-Euro settings for 2D keypoints in units of the image diagonal: at rest a 0.5 Hz cutoff divides
-# detector jitter by ~3; moving at 1 diagonal per second the cutoff is 10.5 Hz and the lag under half
-# a frame at 30 fps (tests/test_video.py measures both).
-KEYPOINT_MIN_CUTOFF_HZ = 0.5
-KEYPOINT_BETA = 10.0
 
 # Frames whose people are found ahead of the one being fitted: enough to ride out a slow frame (a full
 # search for new people), few enough that their images take little memory.
@@ -63,7 +55,7 @@ ProgressFn = Callable[[int, int], None]  # (frames done, frames in total)
 
 @dataclass
 class Found:
-    """A frame with its people found, tracked and smoothed: what fitting starts from."""
+    """A frame with its people found and tracked: what fitting starts from."""
 
     frame: Frame
     people: list[PersonKeypoints]  # ordered by track id
@@ -74,21 +66,20 @@ class Found:
 
 @dataclass
 class TrackFit:
-    """What a person's next frame starts from: their last fit (with the track's shape) and that shape."""
+    """What a person's fits share across frames: the track's shape, and the filter of their rotations."""
 
-    params: BodyParams | None = None
     shape: ShapeAverage = field(default_factory=ShapeAverage)
+    rotations: RotationFilter = field(default_factory=RotationFilter)
 
 
 @dataclass
 class Clip:
-    """The state of the clip being processed: the finding stage's (tracker, keypoint filters, frames per
-    track) and the fitting stage's (each track's fit), each used by one thread."""
+    """The state of the clip being processed: the finding stage's (tracker, frames per track) and the fitting
+    stage's (each track's shape and filter), each used by one thread."""
 
     width: int
     height: int
     tracker: Tracker = field(default_factory=Tracker)
-    filters: dict[int, OneEuroFilter] = field(default_factory=dict)
     frames_per_track: Counter = field(default_factory=Counter)
     fits: dict[int, TrackFit] = field(default_factory=dict)
 
@@ -201,8 +192,7 @@ class VideoPipeline:
         return summary
 
     def find_people(self, video: VideoReader, clip: Clip, finder: VideoPeopleFinder) -> Iterator[Found]:
-        """The wanted frames, decoded, with their people found, tracked and smoothed (people ordered by track id)."""
-        diag = math.hypot(clip.width, clip.height)
+        """The wanted frames, decoded, with their people found and tracked (people ordered by track id)."""
         frames = video.frames(self.wanted)
         while True:
             t0 = time.perf_counter()
@@ -215,12 +205,7 @@ class VideoPipeline:
             order = sorted(range(len(found)), key=found_ids.__getitem__)
             people, ids = [found[i] for i in order], [found_ids[i] for i in order]
             live = frozenset(t.track_id for t in clip.tracker.tracks)
-            clip.filters = {k: v for k, v in clip.filters.items() if k in live}
             clip.frames_per_track.update(ids)
-            if self.smooth:
-                for tid in ids:
-                    clip.filters.setdefault(tid, OneEuroFilter(KEYPOINT_MIN_CUTOFF_HZ, KEYPOINT_BETA))
-                people = [self.smoothed(p, clip.filters[tid], frame.time_s, diag) for p, tid in zip(people, ids)]
             yield Found(frame, people, ids, live, {"decode": t1 - t0, "detect": time.perf_counter() - t1})
 
     def fit_frames(self, found_frames: Iterator[Found], clip: Clip) -> Iterator[tuple[Found, Fitted | None]]:
@@ -232,55 +217,47 @@ class VideoPipeline:
             yield found, fitted
 
     def fit_people(self, found: Found, clip: Clip) -> Fitted | None:
-        """Fit a frame's people, each starting from their last frame's fit, and give them their track's shape."""
+        """Fit a frame's people, each on their own from `--init` with their track's shape, then give them their
+        track's shape and (with smoothing) their rotations filtered over the track's frames."""
         clip.fits = {k: v for k, v in clip.fits.items() if k in found.live}
         if not found.people:
             return None
         fits = [clip.fits.setdefault(tid, TrackFit()) for tid in found.ids]
-        fitted = self.image.fit(found.people, clip.width, clip.height, lambda obs: self.warm_start(obs, fits))
-        fitted = self.with_track_shapes(fitted, fits)
-        for i, fit in enumerate(fits):
-            fit.params = fitted.params.select(torch.tensor([i]))
-        return fitted
+        fitted = self.image.fit(found.people, clip.width, clip.height, lambda obs: self.start(obs, fits))
+        return self.settled(fitted, fits, found.frame.time_s)
 
-    def with_track_shapes(self, fitted: Fitted, fits: list[TrackFit]) -> Fitted:
-        """`fitted` with each person's shape replaced by their track's, this fit counted in (video/shape.py):
-        pose kept, pelvis kept where the fit put it, body re-posed."""
+    def start(self, obs: Observations, fits: list[TrackFit]) -> BodyParams:
+        """`--init`, with the track's shape for people seen before (pelvis where `--init` put it).
+
+        Not the last frame's fit: started from it, every backend carried that fit's errors on and was less
+        accurate, by 5-16 mm PA-MPJPE on held-out motion capture (`benchmarks/bench_sequence.py`)."""
+        init = self.image.initialise(obs).detach()
+        known = [i for i, fit in enumerate(fits) if fit.shape.betas is not None]
+        if not known:
+            return init
+        betas = init.betas.clone()
+        betas[known] = torch.stack([fits[i].shape.betas for i in known]).to(betas)
+        return with_betas(self.image.model, init, betas)
+
+    def settled(self, fitted: Fitted, fits: list[TrackFit], time_s: float) -> Fitted:
+        """`fitted` with each person's shape replaced by their track's, this fit counted in (video/shape.py),
+        and with smoothing their rotations filtered (video/smoothing.py); the pelvis kept where the fit put
+        it, the body re-posed."""
         p = fitted.params
         scores = [person.score for person in fitted.people]  # how well each frame saw them: their weight
         betas = torch.stack([fit.shape.add(b, s) for fit, b, s in zip(fits, p.betas, scores)]).to(p.betas.dtype)
+        orient, body_pose = p.global_orient, p.body_pose
+        if self.smooth:
+            rotations = torch.cat([orient[:, None], body_pose], 1)
+            rotations = torch.stack([fit.rotations(r, time_s) for fit, r in zip(fits, rotations)])
+            orient, body_pose = rotations[:, 0], rotations[:, 1:]
         model, device = self.image.model, self.image.device
         with torch.no_grad():
-            # The global orientation turns the body about its pelvis, which sits at root_position + transl.
-            shift = model.root_position(p.betas.to(device)) - model.root_position(betas.to(device))
-            params = BodyParams(p.global_orient, p.body_pose, betas, p.transl + shift.cpu())
-            body = params.map(lambda t: t.to(device)).pose(model, vertices=True)
+            params = BodyParams(orient, body_pose, p.betas, p.transl).map(lambda t: t.to(device))
+            params = with_betas(model, params, betas.to(device))
+            body = params.pose(model, vertices=True)
         vertices = body.vertices.cpu() if body.vertices is not None else None
-        return Fitted(params, BodyOutput(body.joints.cpu(), body.keypoints.cpu(), vertices), fitted.obs, fitted.people)
-
-    @staticmethod
-    def smoothed(person: PersonKeypoints, kp_filter: OneEuroFilter, time_s: float, diag: float) -> PersonKeypoints:
-        """The person with One-Euro-filtered keypoint positions (confidences as detected)."""
-        kp = person.keypoints.copy()
-        valid = (kp[:, 2] > 0)[:, None]
-        kp[:, :2] = kp_filter(kp[:, :2] / diag, time_s, valid) * diag
-        return PersonKeypoints(kp, person.bbox, person.score, person.mask)
-
-    def warm_start(self, obs: Observations, fits: list[TrackFit]) -> BodyParams:
-        """`--init` for people new in this frame; the others start from their last frame's fit (and so their
-        track's shape)."""
-        last = [fit.params for fit in fits]
-        new = [i for i, params in enumerate(last) if params is None]
-        device = self.image.device
-        if new:  # only people seen for the first time need `--init` (a regressor pass, say)
-            fresh = self.image.initialise(obs.map(lambda t: t[new])).detach()
-            for k, i in enumerate(new):
-                last[i] = fresh.select(torch.tensor([k], device=device))
-        parts = [params.map(lambda t: t.to(device)) for params in last if params is not None]
-        init = BodyParams(*(torch.cat([getattr(q, f) for q in parts]) for f in ("global_orient", "body_pose", "betas", "transl")))
-        # Pose, shape and depth carry over; the place in the image is this frame's (people move between frames,
-        # and learned backends correct small offsets, not large ones).
-        return place(self.image.model, init, obs, keep_depth=True)
+        return Fitted(params.map(lambda t: t.cpu()), BodyOutput(body.joints.cpu(), body.keypoints.cpu(), vertices), fitted.obs, fitted.people)
 
     def export_frame(
         self, frame: Frame, ids: list[int], fitted: Fitted | None, table: RowTable, mesh_dir: Path | None, mesh_folder: str

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import torch
 
+from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.fitting.types import BodyParams
+
 # Frames whose person was hardly seen still count a little, so a track always has a shape.
 _MIN_WEIGHT = 1e-3
 
@@ -40,3 +43,10 @@ class ShapeAverage:
         self._sum = betas * weight if self._sum is None else self._sum + betas * weight
         self._weight += weight
         return self._sum / self._weight
+
+
+def with_betas(model: BodyModel, params: BodyParams, betas: torch.Tensor) -> BodyParams:
+    """`params` with the shape `betas`: the same pose, the pelvis where it was. The global orientation turns
+    the body about its pelvis, which sits at root_position(betas) + transl, so transl takes up the difference."""
+    shift = model.root_position(params.betas) - model.root_position(betas)
+    return BodyParams(params.global_orient, params.body_pose, betas, params.transl + shift)
