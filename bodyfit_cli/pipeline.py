@@ -203,7 +203,7 @@ class ImagePipeline:
         start: Callable[[Observations], BodyParams] | None = None,
     ) -> Fitted | None:  # fmt: skip
         """Fit the people of one image; `start` (observations -> parameters on the fitting device) replaces
-        `--init`, e.g. to warm-start from the previous video frame."""
+        `--init`, e.g. to give a video's person their track's shape."""
         if not people:
             return None
         torch.manual_seed(self.opts.seed)

@@ -49,8 +49,8 @@ def place(
 ) -> BodyParams:
     """`params` (pose and shape kept) moved to where the keypoints say: depth from the body's size in the
     image (or, with `keep_depth`, the depth it has), then sideways so the seen torso lands on its image
-    position. Also what a video frame's warm start needs: pose and depth change little between frames,
-    the place in the image may change a lot."""
+    position. With `keep_depth`, a start from another frame's fit (`benchmarks/bench_sequence.py`, which
+    shows why `bodyfit video` no longer starts frames that way)."""
     old_z = params.transl[:, 2]
     params = BodyParams(params.global_orient, params.body_pose, params.betas, torch.zeros_like(params.transl))
     kp3d, kp2d = params.pose(model).keypoints, obs.keypoints
