@@ -16,18 +16,28 @@ from bodyfit_cli.training.gmm import fit_gmm
 from bodyfit_cli.training.networks import NetworkConfig, train_network
 from bodyfit_cli.training.pose_data import PoseDataset, RetargetConfig, build_pose_dataset, find_trials
 
+# Torch splits the retargeting's sums over its threads, so their number changes the poses in the last digits,
+# and networks trained from them come out with other weights (of the same quality). A fixed number makes the
+# dataset the same on every machine of one CPU type; 2, the development VM's default, built the shipped one.
+RETARGET_THREADS = 2
+
 
 def make_pose_dataset(
     roots: list[Path], out: Path, fps: float, min_move: float, body_model: str, model_dir: Path | None, console: Console
 ) -> PoseDataset:
     model = BodyModel(load_body_model(body_model, model_dir))
     trials = find_trials(roots)
-    with progress_bar(console) as progress:
-        task = progress.add_task("retargeting", total=len(trials))
-        data = build_pose_dataset(
-            model, roots, RetargetConfig(fps=fps, min_move=min_move),
-            progress=lambda name: progress.update(task, advance=1, description=f"retargeted {name}"),
-        )  # fmt: skip
+    threads = torch.get_num_threads()
+    torch.set_num_threads(RETARGET_THREADS)
+    try:
+        with progress_bar(console) as progress:
+            task = progress.add_task("retargeting", total=len(trials))
+            data = build_pose_dataset(
+                model, roots, RetargetConfig(fps=fps, min_move=min_move),
+                progress=lambda name: progress.update(task, advance=1, description=f"retargeted {name}"),
+            )  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
     data.save(out)
     train, val = data.split()
     console.print(
