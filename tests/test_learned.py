@@ -170,17 +170,6 @@ def write_toy_data(path: Path) -> Path:
     return path
 
 
-def test_an_npz_digest_follows_its_arrays_not_its_bytes(tmp_path: Path) -> None:
-    """Manifests record the data's digest: the same arrays written again (the zip inside records when) must
-    match, other arrays must not."""
-    arrays = {"pose": np.arange(12.0).reshape(4, 3), "trial": np.array(["01_01", "02_01"])}
-    np.savez(tmp_path / "a.npz", **arrays)
-    np.savez_compressed(tmp_path / "b.npz", **arrays)  # other bytes, same arrays
-    np.savez(tmp_path / "c.npz", **{**arrays, "pose": arrays["pose"] + 1e-6})
-    assert (tmp_path / "a.npz").read_bytes() != (tmp_path / "b.npz").read_bytes()
-    assert file_digest(tmp_path / "a.npz") == file_digest(tmp_path / "b.npz") != file_digest(tmp_path / "c.npz")
-
-
 def test_training_lowers_the_loss_and_resuming_matches_an_uninterrupted_run(model: BodyModel, tmp_path: Path) -> None:
     data = write_toy_data(tmp_path / "poses.npz")
     cfg = NetworkConfig(kind="lgd", steps=6, batch=16, hidden=32, lgd_steps=2, checkpoint_every=3, validation_views=32)
