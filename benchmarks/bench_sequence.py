@@ -11,12 +11,13 @@ detector noise, outliers and dropout drawn anew every frame. Every method fits e
 * `warm`: from its own fit of the frame before (pose, shape and depth, moved to where this frame's keypoints
   are), the first frame fresh: how `bodyfit video` started frames up to session 11;
 * `track`: from its `--init auto` start with the track's shape, reported with the track's shape
-  (`VideoPipeline.start` and `.settled` without smoothing);
+  (`video.pipeline.track_start` and `track_settled` without smoothing);
 * `video`: `track` with the rotations filtered over time, as `bodyfit video` does by default.
 
 `--smooth-keypoints` filters the detections first, as `bodyfit video` did up to session 11 (One-Euro,
-0.5 Hz, beta 10, in image diagonals). `--clean`: no noise, outliers or dropout. Reports PA-MPJPE (mm, limb keypoints) and the acceleration error (mm
-per frame squared, hip-centred limb keypoints, against the truth's): how much the fits jitter.
+0.5 Hz, beta 10, in image diagonals). `--clean`: no noise, outliers or dropout. Reports PA-MPJPE (mm, limb
+keypoints) and the acceleration error (mm per frame squared, hip-centred limb keypoints, against the
+truth's): how much the fits jitter.
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.evaluation.benchmark import mocap_poses, score
 from bodyfit_cli.fitting.init import place
 from bodyfit_cli.fitting.registry import Backend, Initialiser, make_backend, make_init
-from bodyfit_cli.fitting.types import BodyParams, Observations
+from bodyfit_cli.fitting.types import Observations
 from bodyfit_cli.synthetic import ProjectionConfig, random_views
-from bodyfit_cli.video.shape import ShapeAverage, with_betas
-from bodyfit_cli.video.smoothing import OneEuroFilter, RotationFilter
+from bodyfit_cli.video.pipeline import TrackFit, track_settled, track_start
+from bodyfit_cli.video.smoothing import OneEuroFilter
 from bodyfit_cli.vocabulary import KEYPOINT_INDEX, LIMB_KEYPOINTS
 
 MOCAP = Path(__file__).resolve().parents[2] / "shared" / "mocap" / "cmu"
@@ -94,26 +95,19 @@ def acceleration_error_mm(pred: torch.Tensor, truth: torch.Tensor) -> float:
 
 def run(mode: str, backend: Backend, init: Initialiser, model: BodyModel, frames: list[Observations], fps: float = 30.0) -> torch.Tensor:
     """Every sequence fitted frame by frame in one of the module docstring's modes; (T, S, K, 3) keypoints."""
-    shapes = [ShapeAverage() for _ in range(frames[0].batch_size)]
-    filters = [RotationFilter() for _ in shapes]
+    fits = [TrackFit() for _ in range(frames[0].batch_size)]
     preds, last = [], None
     for t, obs in enumerate(frames):
         if mode == "warm" and last is not None:
             start = place(model, last, obs, keep_depth=True)
         else:
             start = init(obs)
-            if mode in ("track", "video") and last is not None:
-                start = with_betas(model, start, torch.stack([s.betas for s in shapes]).to(start.betas))
+            if mode in ("track", "video"):
+                start = track_start(model, start, fits)
         fit = backend.fit(obs, start).detach()
         if mode != "fresh":
-            score = obs.keypoints[..., 2].mean(-1)  # how well the frame saw them: the video's detection score
-            betas = torch.stack([s.add(b, float(w)) for s, b, w in zip(shapes, fit.betas, score)]).to(fit.betas)
-            orient, body_pose = fit.global_orient, fit.body_pose
-            if mode == "video":
-                rotations = torch.cat([orient[:, None], body_pose], 1)
-                rotations = torch.stack([f(r, t / fps) for f, r in zip(filters, rotations)])
-                orient, body_pose = rotations[:, 0], rotations[:, 1:]
-            fit = with_betas(model, BodyParams(orient, body_pose, fit.betas, fit.transl), betas)
+            scores = obs.keypoints[..., 2].mean(-1).tolist()  # how well the frame saw them: the video's detection score
+            fit = track_settled(model, fit, scores, fits, t / fps, smooth=mode == "video")
         last = fit
         with torch.no_grad():
             preds.append(fit.pose(model).keypoints)

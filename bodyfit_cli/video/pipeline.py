@@ -2,7 +2,7 @@
 track's shape (video/shape.py) -> smooth their rotations over time (video/smoothing.py) -> export (JSON
 Lines, table rows, meshes) -> render.
 
-The first four stages run in a thread of their own a few frames ahead of the others (video/stages.py),
+The first three stages run in a thread of their own a few frames ahead of the others (video/stages.py),
 so a frame's people are found while the last frame's are fitted; with the overlay, fitting too runs
 ahead of exporting and rendering. The results are those of running the stages one after the other.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bodyfit_cli.body.model import BodyOutput
+from bodyfit_cli.body.model import BodyModel, BodyOutput
 from bodyfit_cli.detection.types import PersonKeypoints
 from bodyfit_cli.fitting.types import BodyParams, Observations
 from bodyfit_cli.io.atomic import atomic_dir, atomic_path
@@ -82,6 +82,35 @@ class Clip:
     tracker: Tracker = field(default_factory=Tracker)
     frames_per_track: Counter = field(default_factory=Counter)
     fits: dict[int, TrackFit] = field(default_factory=dict)
+
+
+def track_start(model: BodyModel, init: BodyParams, fits: list[TrackFit]) -> BodyParams:
+    """The start of each person's fit: `init` (`--init`), with their track's shape once they have one, the pelvis
+    where `init` put it.
+
+    Not the last frame's fit: started from it, every backend carried that fit's errors on and was less accurate,
+    by 5-9 mm PA-MPJPE on held-out motion capture (`benchmarks/bench_sequence.py`)."""
+    known = [i for i, fit in enumerate(fits) if fit.shape.betas is not None]
+    if not known:
+        return init
+    betas = init.betas.clone()
+    betas[known] = torch.stack([fits[i].shape.betas for i in known]).to(betas)
+    return with_betas(model, init, betas)
+
+
+def track_settled(
+    model: BodyModel, params: BodyParams, scores: list[float], fits: list[TrackFit], time_s: float, smooth: bool
+) -> BodyParams:
+    """Each person's fit with their track's shape, this fit counted in with its detection score
+    (video/shape.py), and with `smooth` their rotations filtered over the track's frames (video/smoothing.py);
+    the pose as fitted (or filtered), the pelvis where the fit put it."""
+    betas = torch.stack([fit.shape.add(b, s) for fit, b, s in zip(fits, params.betas, scores)]).to(params.betas)
+    orient, body_pose = params.global_orient, params.body_pose
+    if smooth:
+        rotations = torch.cat([orient[:, None], body_pose], 1)
+        rotations = torch.stack([fit.rotations(r, time_s) for fit, r in zip(fits, rotations)])
+        orient, body_pose = rotations[:, 0], rotations[:, 1:]
+    return with_betas(model, BodyParams(orient, body_pose, params.betas, params.transl), betas)
 
 
 def clip_result_path(opts: Options, item: InputItem) -> Path:
@@ -227,34 +256,16 @@ class VideoPipeline:
         return self.settled(fitted, fits, found.frame.time_s)
 
     def start(self, obs: Observations, fits: list[TrackFit]) -> BodyParams:
-        """`--init`, with the track's shape for people seen before (pelvis where `--init` put it).
-
-        Not the last frame's fit: started from it, every backend carried that fit's errors on and was less
-        accurate, by 5-16 mm PA-MPJPE on held-out motion capture (`benchmarks/bench_sequence.py`)."""
-        init = self.image.initialise(obs).detach()
-        known = [i for i, fit in enumerate(fits) if fit.shape.betas is not None]
-        if not known:
-            return init
-        betas = init.betas.clone()
-        betas[known] = torch.stack([fits[i].shape.betas for i in known]).to(betas)
-        return with_betas(self.image.model, init, betas)
+        """`--init`, with the track's shape for people seen before (`track_start`)."""
+        return track_start(self.image.model, self.image.initialise(obs).detach(), fits)
 
     def settled(self, fitted: Fitted, fits: list[TrackFit], time_s: float) -> Fitted:
-        """`fitted` with each person's shape replaced by their track's, this fit counted in (video/shape.py),
-        and with smoothing their rotations filtered (video/smoothing.py); the pelvis kept where the fit put
-        it, the body re-posed."""
-        p = fitted.params
-        scores = [person.score for person in fitted.people]  # how well each frame saw them: their weight
-        betas = torch.stack([fit.shape.add(b, s) for fit, b, s in zip(fits, p.betas, scores)]).to(p.betas.dtype)
-        orient, body_pose = p.global_orient, p.body_pose
-        if self.smooth:
-            rotations = torch.cat([orient[:, None], body_pose], 1)
-            rotations = torch.stack([fit.rotations(r, time_s) for fit, r in zip(fits, rotations)])
-            orient, body_pose = rotations[:, 0], rotations[:, 1:]
+        """`fitted` with its track's shape and (with smoothing) filtered rotations (`track_settled`), re-posed."""
         model, device = self.image.model, self.image.device
+        scores = [person.score for person in fitted.people]  # how well each frame saw them: their weight
         with torch.no_grad():
-            params = BodyParams(orient, body_pose, p.betas, p.transl).map(lambda t: t.to(device))
-            params = with_betas(model, params, betas.to(device))
+            params = fitted.params.map(lambda t: t.to(device))
+            params = track_settled(model, params, scores, fits, time_s, self.smooth)
             body = params.pose(model, vertices=True)
         vertices = body.vertices.cpu() if body.vertices is not None else None
         return Fitted(params.map(lambda t: t.cpu()), BodyOutput(body.joints.cpu(), body.keypoints.cpu(), vertices), fitted.obs, fitted.people)
