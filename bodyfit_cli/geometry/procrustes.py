@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import torch
 
+from bodyfit_cli.geometry.rotations import nearest_rotation
+
 
 def _kabsch(s: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Best rotation taking centred points s onto centred points t, (B, N, 3) each.
 
     Returns the rotation (B, 3, 3) and the sum of the signed singular values (for the scale).
     """
-    u, sing, vh = torch.linalg.svd(t.transpose(1, 2) @ s)
-    fix = torch.ones_like(sing)
-    fix[:, -1] = torch.sign(torch.linalg.det(u @ vh))
-    return u @ torch.diag_embed(fix) @ vh, (sing * fix).sum(-1)
+    rot, signed = nearest_rotation(t.transpose(1, 2) @ s)
+    return rot, signed.sum(-1)
 
 
 def rigid_transform(source: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -26,6 +26,15 @@ def matrix_to_axis_angle(m: torch.Tensor) -> torch.Tensor:
     return quaternion_to_axis_angle(matrix_to_quaternion(m))
 
 
+def nearest_rotation(m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rotation nearest to each (..., 3, 3) matrix (least squares, never a mirror), and the singular values
+    signed as it uses them: their sum is the trace of rotation^T @ m (what Procrustes' scale needs)."""
+    u, sing, vh = torch.linalg.svd(m)
+    fix = torch.ones_like(sing)
+    fix[..., -1] = torch.sign(torch.linalg.det(u @ vh))
+    return u @ torch.diag_embed(fix) @ vh, sing * fix
+
+
 def matrix_to_quaternion(m: torch.Tensor) -> torch.Tensor:
     """(..., 3, 3) -> (..., 4) as (w, x, y, z) with w >= 0."""
     m00, m11, m22 = m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]

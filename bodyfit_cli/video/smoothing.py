@@ -18,7 +18,7 @@ import math
 import numpy as np
 import torch
 
-from bodyfit_cli.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from bodyfit_cli.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle, nearest_rotation
 
 # For joint rotations (as matrix entries, which change by about the angle turned, in radians): 2 Hz at rest,
 # +3 Hz per radian per second. Chosen on held-out motion capture (bench_sequence.py): with them every backend is
@@ -75,9 +75,5 @@ class RotationFilter:
 
     def __call__(self, axis_angle: torch.Tensor, t: float) -> torch.Tensor:
         mats = axis_angle_to_matrix(axis_angle.detach().double().cpu())
-        smooth = torch.from_numpy(self._filter(mats.numpy(), t))
-        u, _, vt = torch.linalg.svd(smooth)
-        flip = torch.ones_like(u[..., :1, :])  # keep det +1: flip u's last column where u @ vt would mirror
-        flip[..., 0, 2] = torch.det(u @ vt).sign()
-        rot = (u * flip) @ vt
+        rot, _ = nearest_rotation(torch.from_numpy(self._filter(mats.numpy(), t)))
         return matrix_to_axis_angle(rot).to(axis_angle)
