@@ -5,7 +5,7 @@
 On the same synthetic observations (`bench_image.synthetic_observations`), at batch 1 (a photo) and 128 (a
 training batch), one torch thread: the median time of one gradient both ways, taking turns call by call so
 that a drift of the machine's speed slows both alike, and their largest difference relative to the
-gradient's size. LGD takes three of these per fit; `bodyfit bench` times whole fits.
+gradient's size. LGD takes one of these per descent step (five per fit); `bodyfit bench` times whole fits.
 """
 
 from __future__ import annotations

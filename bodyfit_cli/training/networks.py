@@ -52,7 +52,7 @@ class NetworkConfig:
     warmup: int = 100
     hidden: int = 512
     blocks: int = 2
-    lgd_steps: int = 3
+    lgd_steps: int = 5
     stages: int = 5  # hund: recurrent stages
     meta_loss: str = "sum"  # lgd, hund: train every step's result ("sum", their mean) or only the "last"
     masks: float = 0.7  # hund: share of synthetic views that come with a person mask
