@@ -477,9 +477,11 @@ def test_video_results_follow_contract(clips: Path, first_run) -> None:
     betas = np.array([line["people"][0]["betas"] for line in lines])
     depth = np.array([line["people"][0]["translation"][2] for line in lines])
     assert np.abs(np.diff(betas, axis=0)).max() < 0.5 and np.abs(np.diff(depth)).max() < 0.1
-    # The track's shape settles (video/shape.py): late frames move it by a fraction of what early ones do.
+    # The track's shape settles (video/shape.py): frame n moves the running mean by about 1/(n+1) of its own
+    # difference from it, so the last five frames move it about 3.5 times less than the first three on
+    # average (with every frame's fit the same distance off); without settling they would move it alike.
     steps = np.abs(np.diff(betas, axis=0)).max(axis=1)
-    assert steps[-5:].max() < 0.015 and steps[-5:].max() < steps[:3].max() / 4
+    assert steps[-5:].max() < 0.015 and steps[-5:].mean() < steps[:3].mean() / 2
 
 
 def test_npz_is_a_table_of_the_same_values(clips: Path, first_run) -> None:
