@@ -9,7 +9,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -347,14 +347,21 @@ def train_data(
     out: Path = typer.Option(Path("data/poses.npz"), help="Where to write the pose dataset."),
     fps: float = typer.Option(30.0, help="Frame rate the mocap is thinned to before near-duplicate removal."),
     min_move: float = typer.Option(0.05, help="A kept frame moves some joint this far (m) from the last kept one."),
+    hold_out: str | None = typer.Option(
+        None, help="Comma-separated CMU subjects whose trials are skipped, or none (default: the benchmarks' held-out subjects)."
+    ),
     body_model: str = typer.Option("default", help="default, smpl or smplx."),
     model_dir: Path | None = typer.Option(None, help="Folder with smpl/ or smplx/ model files."),
 ) -> None:
     """Retarget motion capture to the body model: the pose dataset every learned part trains on."""
     from bodyfit_cli.training.commands import make_pose_dataset
+    from bodyfit_cli.training.pose_data import RetargetConfig
 
+    cfg = RetargetConfig(fps=fps, min_move=min_move)
+    if hold_out is not None:
+        cfg = replace(cfg, hold_out=tuple(s.strip() for s in hold_out.split(",") if s.strip() not in ("", "none")))
     with setup_errors():
-        make_pose_dataset(mocap, out, fps, min_move, body_model, model_dir, err)
+        make_pose_dataset(mocap, out, cfg, body_model, model_dir, err)
 
 
 @train_app.command("prior")

@@ -10,7 +10,7 @@ import pytest
 
 from bodyfit_cli.errors import InputError
 from bodyfit_cli.mocap import AmassClip, MocapClip, read_amass, read_asf_amc, read_bvh, read_mocap
-from bodyfit_cli.mocap.joint_maps import CMU_ASF_TO_SMPL, bvh_joint_map
+from bodyfit_cli.mocap.joint_maps import BVH_DAZ_TO_SMPL, CMU_ASF_TO_SMPL, bvh_joint_map
 from bodyfit_cli.vocabulary import SMPL_JOINT_NAMES
 
 CMU_DIR = Path(__file__).resolve().parents[2] / "shared" / "mocap" / "cmu"
@@ -233,6 +233,34 @@ def test_bvh_table_choice() -> None:
     assert bvh_joint_map(mixamo)["LeftHand"] == "left_wrist" and "LeftShoulder" not in bvh_joint_map(mixamo)
     biovision = ["Hips", "LeftHip", "LeftKnee", "Chest", "LeftCollar", "LeftShoulder", "LeftElbow"]
     assert bvh_joint_map(biovision)["LeftShoulder"] == "left_shoulder"
+    daz = ["hip", "abdomen", "chest", "neck", "head", "lCollar", "lShldr", "lForeArm", "lHand", "lButtock", "lThigh"]
+    assert bvh_joint_map(daz) == {"lThigh": "left_hip", "neck": "neck", "head": "head", "lShldr": "left_shoulder",
+                                  "lForeArm": "left_elbow", "lHand": "left_wrist"}  # fmt: skip
+
+
+def test_cmu_daz_bvh_is_plausible() -> None:
+    """The CMU BVH conversion (Daz-friendly names, centimetres) reads as an upright, symmetric body in metres."""
+    bvh = CMU_DIR.parent / "cmu_bvh" / "13" / "13_01.bvh"
+    if not bvh.is_file():
+        pytest.skip(f"CMU BVH mocap not available at {bvh.parent.parent}")
+    clip = read_bvh(bvh)
+    assert clip.fps == pytest.approx(120.0, abs=1e-3) and clip.num_frames == 2314
+    assert set(clip.joint_names) == set(BVH_DAZ_TO_SMPL.values())
+    for side in ("left", "right"):
+        assert (clip.joint("head")[:, 1] > clip.joint(f"{side}_ankle")[:, 1] + 0.8).all()  # upright, sitting too
+    lowest = min(clip.joint("left_ankle")[:, 1].min(), clip.joint("right_ankle")[:, 1].min())
+    assert 0.0 < lowest < 0.12  # ankles just above the floor (y = 0)
+    for a, b, low, high in (("hip", "knee", 0.3, 0.5), ("knee", "ankle", 0.35, 0.5), ("shoulder", "elbow", 0.22, 0.35),
+                            ("elbow", "wrist", 0.2, 0.3)):  # fmt: skip
+        left, right = (np.linalg.norm(clip.joint(f"{s}_{a}") - clip.joint(f"{s}_{b}"), axis=1) for s in ("left", "right"))
+        assert low < left.mean() < high and np.ptp(left) < 1e-4  # metres, rigid
+        assert abs(left.mean() - right.mean()) < 1e-4  # left-right symmetric
+    # Right-handed, y up, left named left: a walker faces the way it walks, forward = left x up.
+    walk = read_bvh(bvh.parents[1] / "07" / "07_01.bvh")
+    left, right = walk.joint("left_hip"), walk.joint("right_hip")
+    facing = np.cross(left - right, [0.0, 1.0, 0.0]).mean(0)
+    travel = (left + right)[-1] / 2 - (left + right)[0] / 2
+    assert np.linalg.norm(travel) > 1.0 and np.dot(facing, travel) > 0.8 * np.linalg.norm(facing) * np.linalg.norm(travel)
 
 
 # --- AMASS --------------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ from bodyfit_cli.fitting.types import BodyParams
 from bodyfit_cli.mocap.types import MocapClip
 from bodyfit_cli.training.gmm import fit_gmm
 from bodyfit_cli.training.pose_data import (
+    HELD_OUT_SUBJECTS,
+    VALIDATION_TRIALS,
     PoseDataset,
     RetargetConfig,
     build_pose_dataset,
@@ -28,6 +30,7 @@ from bodyfit_cli.training.pose_data import (
     distinct_frames,
     mirror,
     retarget_subject,
+    training_trials,
 )
 from bodyfit_cli.vocabulary import SMPL_JOINT_INDEX, SMPL_JOINT_NAMES, mirror_name
 
@@ -143,6 +146,18 @@ def test_dataset_from_real_mocap(model: BodyModel, tmp_path: Path) -> None:
     back = PoseDataset.load(tmp_path / "d.npz")
     np.testing.assert_array_equal(back.body_pose, data.body_pose)
     assert list(back.trial) == list(data.trial)
+
+
+def test_held_out_subjects_never_reach_the_dataset(tmp_path: Path) -> None:
+    names = ["13_01.bvh", "13_29.amc", "07_01.bvh", "HDM_bd_squat1Reps_001_120.amc", "walk.bvh", "1301.bvh"]
+    for name in names:
+        (tmp_path / name).touch()
+    kept = [p.name for p in training_trials([tmp_path], ("13", "06"))]
+    assert kept == sorted(["07_01.bvh", "HDM_bd_squat1Reps_001_120.amc", "walk.bvh", "1301.bvh"])
+    assert len(training_trials([tmp_path], ())) == len(names)
+    with pytest.raises(InputError, match="held-out subject"):
+        training_trials([tmp_path / "13_01.bvh"], ("13",))
+    assert not set(HELD_OUT_SUBJECTS) & {s.split("_")[0] for s in VALIDATION_TRIALS}
 
 
 def test_dataset_errors(tmp_path: Path) -> None:

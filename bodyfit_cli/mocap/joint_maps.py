@@ -65,6 +65,21 @@ BVH_CMU_TO_SMPL: dict[str, str] = {
     "LeftFingerBase": "left_wrist", "RightFingerBase": "right_wrist",
 }  # fmt: skip
 
+# The "Daz-friendly" BVH conversion of the CMU database (hip, abdomen, chest, neck, head, lCollar, lShldr,
+# lForeArm, lHand, lButtock, lThigh, lShin, lFoot): every subject's motion on one fixed skeleton, in
+# centimetres. Its root `hip` sits between and slightly below the hip joints, not at SMPL's pelvis
+# (about 9 cm above them), and `abdomen`/`chest` at rig heights, so those three are left out.
+BVH_DAZ_TO_SMPL: dict[str, str] = {
+    "lThigh": "left_hip", "rThigh": "right_hip",
+    "lShin": "left_knee", "rShin": "right_knee",
+    "lFoot": "left_ankle", "rFoot": "right_ankle",
+    "neck": "neck",
+    "head": "head",
+    "lShldr": "left_shoulder", "rShldr": "right_shoulder",
+    "lForeArm": "left_elbow", "rForeArm": "right_elbow",
+    "lHand": "left_wrist", "rHand": "right_wrist",
+}  # fmt: skip
+
 # Biovision's original convention (Hips, LeftHip, LeftKnee, LeftAnkle, Chest, LeftCollar,
 # LeftShoulder, LeftElbow, LeftWrist, Neck, Head).
 BVH_BIOVISION_TO_SMPL: dict[str, str] = {
@@ -94,7 +109,9 @@ BVH_SMPL_TO_SMPL: dict[str, str] = {
 
 # In order of preference when two tables match a file equally well (CMU before Mixamo: a CMU file
 # matches both, a Mixamo file lacks CMU's "Neck1" and "LeftFingerBase").
-BVH_TABLES: tuple[dict[str, str], ...] = (BVH_CMU_TO_SMPL, BVH_MIXAMO_TO_SMPL, BVH_BIOVISION_TO_SMPL, BVH_SMPL_TO_SMPL)
+BVH_TABLES: tuple[dict[str, str], ...] = (
+    BVH_CMU_TO_SMPL, BVH_MIXAMO_TO_SMPL, BVH_BIOVISION_TO_SMPL, BVH_SMPL_TO_SMPL, BVH_DAZ_TO_SMPL
+)
 
 
 def bvh_base_name(name: str) -> str:

@@ -14,7 +14,7 @@ from bodyfit_cli.io.atomic import ensure_dir, write_npz_atomic
 from bodyfit_cli.progress import progress_bar
 from bodyfit_cli.training.gmm import fit_gmm
 from bodyfit_cli.training.networks import NetworkConfig, train_network
-from bodyfit_cli.training.pose_data import PoseDataset, RetargetConfig, build_pose_dataset, find_trials
+from bodyfit_cli.training.pose_data import PoseDataset, RetargetConfig, build_pose_dataset, training_trials
 
 # Torch splits the retargeting's sums over its threads, so their number changes the poses in the last digits,
 # and networks trained from them come out with other weights (of the same quality). A fixed number makes the
@@ -23,17 +23,17 @@ RETARGET_THREADS = 2
 
 
 def make_pose_dataset(
-    roots: list[Path], out: Path, fps: float, min_move: float, body_model: str, model_dir: Path | None, console: Console
+    roots: list[Path], out: Path, cfg: RetargetConfig, body_model: str, model_dir: Path | None, console: Console
 ) -> PoseDataset:
     model = BodyModel(load_body_model(body_model, model_dir))
-    trials = find_trials(roots)
+    trials = training_trials(roots, cfg.hold_out)
     threads = torch.get_num_threads()
     torch.set_num_threads(RETARGET_THREADS)
     try:
         with progress_bar(console) as progress:
             task = progress.add_task("retargeting", total=len(trials))
             data = build_pose_dataset(
-                model, roots, RetargetConfig(fps=fps, min_move=min_move),
+                model, roots, cfg,
                 progress=lambda name: progress.update(task, advance=1, description=f"retargeted {name}"),
             )  # fmt: skip
     finally:
@@ -41,7 +41,8 @@ def make_pose_dataset(
     data.save(out)
     train, val = data.split()
     console.print(
-        f"{len(data)} poses from {len(set(data.trial))} trials (half of them mirrored): {len(train)} train, "
+        f"{len(data)} poses from {len(set(data.trial))} trials (half of them mirrored; subjects "
+        f"{', '.join(cfg.hold_out) or 'none'} held out): {len(train)} train, "
         f"{len(val)} validation; retargeting error {np.mean(data.fit_error_mm):.1f} mm mean, "
         f"{np.percentile(data.fit_error_mm, 95):.1f} mm 95th percentile -> {out}"
     )
