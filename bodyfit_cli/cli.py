@@ -40,6 +40,23 @@ err = Console(stderr=True, highlight=False)
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+def print_version(value: bool) -> None:
+    if value:
+        from bodyfit_cli import __version__
+
+        typer.echo(f"bodyfit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def top_level_options(
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=print_version, help="Show the version and exit."
+    ),
+) -> None:
+    pass
+
+
 def show_notices(quiet: bool) -> None:
     """bodyfit's own notices (not other libraries' logs) as `bodyfit: ...` lines on stderr, unless --quiet."""
     log = logging.getLogger("bodyfit")
@@ -367,7 +384,9 @@ def train_data(
 @train_app.command("prior")
 def train_prior(
     data: Path = typer.Option(Path("data/poses.npz"), help="Pose dataset from 'bodyfit train data'."),
-    out: Path = typer.Option(Path("models/pose_prior.npz"), help="Where to write the prior."),
+    out: Path = typer.Option(
+        Path("data/models/pose_prior.npz"), help="Where to write the prior (the shipped one: models/pose_prior.npz)."
+    ),
     components: int = typer.Option(8, min=1, help="Gaussian components."),
     iters: int = typer.Option(100, min=1, help="EM iterations."),
     seed: int = typer.Option(0, help="Seed for the k-means++ start."),
@@ -398,18 +417,19 @@ def _train_network(
     kind: str, data: Path, out: Path | None, checkpoint: Path | None, resume: bool, device: str, body_model: str,
     model_dir: Path | None, **config: object,
 ) -> None:  # fmt: skip
-    from bodyfit_cli.networks.weights import weights_file
+    from bodyfit_cli.networks.weights import trained_file
     from bodyfit_cli.training.commands import make_network
     from bodyfit_cli.training.networks import NetworkConfig
 
-    out = out or weights_file(kind, body_model)
+    out = out or trained_file(kind, body_model)
     checkpoint = checkpoint or Path("data/checkpoints") / f"{out.stem}.ckpt"
     with setup_errors():
         make_network(NetworkConfig(kind=kind, **config), data, out, checkpoint, resume, device, body_model, model_dir, err)
 
 
 _DATA = typer.Option(Path("data/poses.npz"), help="Pose dataset from 'bodyfit train data'.")
-_OUT = typer.Option(None, help="Where to write the weights (default: models/<kind>_<body-model>.pt).")
+_OUT = typer.Option(None, help="Where to write the weights (default: data/models/<kind>_<body-model>.pt; the shipped "
+                    "ones, which fits use, are models/<kind>_<body-model>.pt).")
 _CHECKPOINT = typer.Option(None, help="Checkpoint file (default: data/checkpoints/<out name>.ckpt).")
 _RESUME = typer.Option(False, "--resume", help="Continue from the checkpoint if there is one.")
 _LR = typer.Option(1e-3, help="Peak learning rate.")
@@ -438,9 +458,10 @@ def train_regressor(
     device: str = _DEVICE, body_model: str = _BODY_MODEL, model_dir: Path | None = _MODEL_DIR,
     in_the_loop: list[Path] | None = typer.Option(
         None, "--in-the-loop", help="Detected people ('bodyfit train detect' files; repeat for several): train "
-        "further with fitting in the loop (SPIN), to models/regressor_spin_<body-model>.pt (--init/--method spin)."),
+        "further with fitting in the loop (SPIN), to data/models/regressor_spin_<body-model>.pt unless --out (what "
+        "--init/--method spin use: models/regressor_spin_<body-model>.pt)."),
     start_from: Path | None = typer.Option(
-        None, help="--in-the-loop: regressor to start from (default models/regressor_<body-model>.pt)."),
+        None, help="--in-the-loop: regressor to start from (default: the shipped models/regressor_<body-model>.pt)."),
     epochs: int = typer.Option(20, min=1, help="--in-the-loop: passes over the detected people."),
     people: int = typer.Option(64, min=1, help="--in-the-loop: detected people per step, each fitted by the teacher."),
     max_error: float = typer.Option(
@@ -455,8 +476,10 @@ def train_regressor(
     """Train the keypoint regressor (--init regressor, --method regressor) on synthetic views of the pose dataset;
     with --in-the-loop, train it further on detected people with fitting (LGD or SMPLify) in the loop (SPIN)."""
     if in_the_loop:
+        from bodyfit_cli.networks.weights import trained_file
         from bodyfit_cli.training.in_the_loop import InTheLoopConfig, run_in_the_loop
 
+        out = out or trained_file("regressor_spin", body_model)
         cfg = InTheLoopConfig(epochs=epochs, batch=people, synthetic_batch=batch or 128, lr=lr or 1e-4,
                               max_error=max_error, teacher=teacher, mirror=mirror, seed=seed)  # fmt: skip
         with setup_errors():

@@ -1,7 +1,8 @@
 """The body-model registry: `--body-model` names -> loaders of `BodyModelData`.
 
-Search order for model files: `--model-dir`, then `$BODYFIT_MODEL_DIR`, then the repository's
-`models/`, each following smplx's layout (`smpl/SMPL_NEUTRAL.pkl`, `smplx/SMPLX_NEUTRAL.npz`).
+Search order for model files: `--model-dir`, then `$BODYFIT_MODEL_DIR`, then the shipped models folder
+(`bodyfit_cli.shipped.models_dir()`: the repository's `models/`, installed as `bodyfit_models`), each
+following smplx's layout (`smpl/SMPL_NEUTRAL.pkl`, `smplx/SMPLX_NEUTRAL.npz`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import numpy as np
 
 from bodyfit_cli.body.model import BodyModelData
 from bodyfit_cli.errors import BodyModelError
+from bodyfit_cli.shipped import models_dir
 from bodyfit_cli.vocabulary import KEYPOINT_INDEX, KEYPOINT_NAMES, LIMB_KEYPOINTS, SMPL_JOINT_INDEX
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 DEFAULT_MODEL_FILE = "default_body.npz"
 
 # Surface landmarks of the SMPL and SMPL-X meshes, by vertex id (the ids the SMPL family's own
@@ -44,7 +45,7 @@ def search_dirs(model_dir: Path | None) -> list[Path]:
     dirs = [model_dir] if model_dir else []
     if os.environ.get("BODYFIT_MODEL_DIR"):
         dirs.append(Path(os.environ["BODYFIT_MODEL_DIR"]))
-    dirs.append(MODELS_DIR)
+    dirs.append(models_dir())
     return dirs
 
 

@@ -8,8 +8,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from bodyfit_cli.body.loaders import MODELS_DIR
 from bodyfit_cli.errors import BodyModelError
+from bodyfit_cli.shipped import shipped_file
 from bodyfit_cli.vocabulary import SMPL_JOINT_NAMES
 
 
@@ -79,7 +79,7 @@ class GMMPosePrior(torch.nn.Module):
 
 # The learned prior shipped with bodyfit (`bodyfit train prior`); pose vectors mean the same motion on
 # every SMPL-family model, so it serves the default model, SMPL and SMPL-X alike.
-SHIPPED_PRIOR = MODELS_DIR / "pose_prior.npz"
+SHIPPED_PRIOR = shipped_file("pose_prior.npz")
 
 
 POSE_PRIORS = ("gmm", "simple")

@@ -1,4 +1,7 @@
-"""Trained network files in `models/`: one per network kind and body model, with how they were made.
+"""Trained network files: one per network kind and body model, with how they were made.
+
+The shipped ones are read from the shipped models folder (`bodyfit_cli.shipped`, the repository's `models/`);
+`bodyfit train` writes new ones under `TRAIN_DIR` unless told otherwise, never over the shipped ones.
 
 A file holds the architecture, the weights, the training configuration and a data manifest (which pose
 dataset, which command), so that every shipped weight can be traced back and rebuilt.
@@ -12,18 +15,28 @@ from typing import Any
 import torch
 from torch import nn
 
-from bodyfit_cli.body.loaders import MODELS_DIR
 from bodyfit_cli.errors import MethodUnavailable
 from bodyfit_cli.io.atomic import atomic_path
 from bodyfit_cli.networks.hund import NeuralDescent
 from bodyfit_cli.networks.lgd import UpdateNetwork
 from bodyfit_cli.networks.regressor import KeypointRegressor
+from bodyfit_cli.shipped import shipped_file
 
 NETWORKS: dict[str, type[nn.Module]] = {"regressor": KeypointRegressor, "lgd": UpdateNetwork, "hund": NeuralDescent}
 
 
-def weights_file(kind: str, body_model: str, models_dir: Path = MODELS_DIR) -> Path:
-    return models_dir / f"{kind}_{body_model}.pt"
+# Where `bodyfit train` writes what it makes by default, relative to the working folder.
+TRAIN_DIR = Path("data/models")
+
+
+def weights_file(kind: str, body_model: str) -> Path:
+    """The shipped weights of `kind` for a body model."""
+    return shipped_file(f"{kind}_{body_model}.pt")
+
+
+def trained_file(kind: str, body_model: str) -> Path:
+    """Where `bodyfit train` writes `kind`'s weights for a body model unless given --out."""
+    return TRAIN_DIR / f"{kind}_{body_model}.pt"
 
 
 def save_network(path: Path, kind: str, net: nn.Module, training: dict[str, Any], manifest: dict[str, Any]) -> None:
@@ -52,7 +65,7 @@ def load_network(
     kind: str, body_model: str, num_betas: int, device: torch.device, file: str | None = None, how: str | None = None
 ) -> nn.Module:
     """The trained `kind` network for a body model, or a one-line error saying how to train it (`how`).
-    `file` names a variant's weight file (`models/<file>_<body model>.pt`) instead of `kind`'s."""
+    `file` names a variant's weight file (`<file>_<body model>.pt`) instead of `kind`'s."""
     path = weights_file(file or kind, body_model)
     how = how or (
         f"train them with: bodyfit train data --body-model {body_model} --model-dir DIR && "
