@@ -95,14 +95,14 @@ def score(pred: torch.Tensor, truth: torch.Tensor, obs: Observations) -> dict[st
     }
 
 
-def run_methods(
+def fit_views(
     methods: dict[str, tuple[Backend, Initialiser]], model: BodyModel, obs: Observations, truth: torch.Tensor,
     batch: int, progress: Callable[[str, int], None] = lambda name, k: None,
-) -> dict[str, dict[str, float]]:  # fmt: skip
+) -> dict[str, dict[str, np.ndarray]]:  # fmt: skip
     """Fit all views `batch` at a time with every method, taking turns chunk by chunk, so that a machine
     whose speed drifts during the run (a shared VM, a laptop warming up) slows every method alike.
-    Per-person time = the chunk's wall time / its size, initialisation included (a regressor's pass is
-    part of what a fit costs)."""
+    Returns per method and view the errors of `score` and the fit time (`ms`): the chunk's wall time / its
+    size, initialisation included (a regressor's pass is part of what a fit costs)."""
     errors: dict[str, dict[str, list[torch.Tensor]]] = {name: {} for name in methods}
     times: dict[str, list[float]] = {name: [] for name in methods}
     for s in range(0, obs.batch_size, batch):
@@ -118,12 +118,25 @@ def run_methods(
             for key, value in score(pred, truth[s : s + batch], part).items():
                 errors[name].setdefault(key, []).append(value.cpu())
             progress(name, part.batch_size)
-    results = {}
-    for name in methods:
-        ms = np.array(times[name]) * 1000
-        results[name] = {key: float(torch.cat(v).mean()) for key, v in errors[name].items()}
-        results[name].update(median_ms=float(np.median(ms)), p95_ms=float(np.percentile(ms, 95)))
-    return results
+    return {
+        name: {**{key: torch.cat(v).numpy() for key, v in errors[name].items()}, "ms": np.array(times[name]) * 1000}
+        for name in methods
+    }
+
+
+def summarise(per_view: dict[str, np.ndarray], keep: np.ndarray | slice = slice(None)) -> dict[str, float]:
+    """Mean errors and median / 95th-percentile time per person over the views `keep` of `fit_views`' arrays."""
+    ms = per_view["ms"][keep]
+    out = {key: float(np.mean(v[keep])) for key, v in per_view.items() if key != "ms"}
+    return {**out, "median_ms": float(np.median(ms)), "p95_ms": float(np.percentile(ms, 95))}
+
+
+def run_methods(
+    methods: dict[str, tuple[Backend, Initialiser]], model: BodyModel, obs: Observations, truth: torch.Tensor,
+    batch: int, progress: Callable[[str, int], None] = lambda name, k: None,
+) -> dict[str, dict[str, float]]:  # fmt: skip
+    """`fit_views`, summarised per method over all views."""
+    return {name: summarise(v) for name, v in fit_views(methods, model, obs, truth, batch, progress).items()}
 
 
 def make_views(poses: Poses3D, n: int, seed: int, device: torch.device) -> tuple[Observations, torch.Tensor]:
