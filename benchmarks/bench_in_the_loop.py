@@ -2,7 +2,7 @@
 detections: each alone, and as the start of SMPLify and LGD, against the true 3D keypoints.
 
     python benchmarks/bench_in_the_loop.py [--detections data/renders_val.npz] [--init regressor,spin]
-                                           [--method regressor,smplify,lgd] [--no-masks] [--json OUT]
+                                           [--method regressor,smplify,lgd] [--no-masks] [--no-points3d] [--json OUT]
 
 The held-out set is `scripts/make_renders.py`'s validation split (poses of the validation trials, which no
 network trained on). PA-MPJPE and MPJPE (mm) over the 12 limb joints as `bodyfit bench` computes them; also
@@ -12,7 +12,9 @@ Two 2D errors (px): against the detections the fits were given (`reproj_px`) and
 projected keypoints (`true_2d_px`), which says how well an overlay sits on the person, not on the detector.
 And how well the body covers the person's area: the IoU of its soft silhouette (`fitting.silhouette`, the
 one hund reads) with MediaPipe's mask over the mask's window (`mask_iou`, people with a mask). With
-`--no-masks` the fits are not given the masks (only hund reads them), to measure what they add.
+`--no-masks` the fits are not given the masks (only hund reads them), to measure what they add; likewise
+`--no-points3d` for MediaPipe's 3D world landmarks (SMPLify reads them). The world landmarks themselves are
+scored too, the same way (`mediapipe world landmarks`): what a user gets from the detector for free.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ def main() -> None:
     ap.add_argument("--method", default="regressor,smplify,lgd", help="regressor: the regressor alone")
     ap.add_argument("--batch", type=int, default=50, help="people fitted together (the fits do not depend on it)")
     ap.add_argument("--no-masks", action="store_true", help="fit without the detected masks")
+    ap.add_argument("--no-points3d", action="store_true", help="fit without MediaPipe's 3D world landmarks")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -86,10 +89,21 @@ def main() -> None:
     detector_2d = float((obs.keypoints[..., :2] - true_uv).norm(dim=-1)[detected].mean())
     model = BodyModel(load_body_model("default"))
     silhouettes = Silhouettes(model)
-    given = dataclasses.replace(obs, masks=None) if args.no_masks else obs
+    given = dataclasses.replace(
+        obs, masks=None if args.no_masks else obs.masks, points3d=None if args.no_points3d else obs.points3d
+    )
     print(f"{len(rows)} held-out people from {args.detections}, {int(good.sum())} with a good detection; "
           f"the detector's keypoints are {detector_2d:.1f} px from the true ones")
     results: dict[str, dict] = {}
+    if obs.points3d is not None:
+        errors = score(obs.points3d, truth, obs)
+        results["mediapipe world landmarks"] = {
+            "pa_mpjpe_mm": float(errors["pa_mpjpe_mm"].mean()), "mpjpe_mm": float(errors["mpjpe_mm"].mean()),
+            "pa_mpjpe_mm_good_detections": float(errors["pa_mpjpe_mm"][good].mean()),
+        }  # fmt: skip
+        r = results["mediapipe world landmarks"]
+        print(f"{'mediapipe world landmarks':22s} PA-MPJPE {r['pa_mpjpe_mm']:6.1f} mm (good detections "
+              f"{r['pa_mpjpe_mm_good_detections']:6.1f}), MPJPE {r['mpjpe_mm']:6.1f} mm")
     for init_name in args.init.split(","):
         init = make_init(init_name, model)
         for method in args.method.split(","):

@@ -192,6 +192,8 @@ class ImagePipeline:
         )
         if all(p.mask is not None for p in people):
             obs.masks = person_masks(people, obs)
+        if all(p.points3d is not None for p in people):
+            obs.points3d = torch.tensor(np.stack([p.points3d for p in people]), dtype=torch.float32, device=self.device)
         return obs
 
     def initialise(self, obs: Observations) -> BodyParams:

@@ -6,10 +6,13 @@ height and pitch; MediaPipe then finds the person as it would in a photo. Poses 
 the unlabelled training set (detections only, as photos would give); poses of the validation trials make
 the held-out set, with the true 3D keypoints kept for evaluation; `--dev N` makes another set of training-trial
 poses with truth, other renders than the training set's, for choosing settings without looking at the
-held-out set. Images go to `<images>/<split>/`, the detections to a `DetectionSet` per split.
+held-out set; `--heldout N` renders the poses of a pose dataset of the held-out subjects (built with
+`bodyfit train data --hold-out none` from their trials alone), with truth, to measure on people no weight saw.
+Images go to `<images>/<split>/`, the detections (with MediaPipe's 3D world landmarks) to a `DetectionSet` per split.
 
     python scripts/make_renders.py --train 1500 --val 300      # data/renders_{train,val}.npz
     python scripts/make_renders.py --train 0 --val 0 --dev 150  # data/renders_dev.npz
+    python scripts/make_renders.py --train 0 --val 0 --heldout 300 --heldout-data data/poses_heldout.npz
 
 Deterministic: render i of a split is drawn from seed (seed, split, i) alone, whatever the counts.
 """
@@ -53,7 +56,7 @@ from bodyfit_cli.progress import progress_bar  # noqa: E402
 from bodyfit_cli.training.detections import DetectionRows  # noqa: E402
 from bodyfit_cli.training.pose_data import PoseDataset  # noqa: E402
 
-SPLITS = {"train": 0, "val": 1, "dev": 2}
+SPLITS = {"train": 0, "val": 1, "dev": 2, "heldout": 3}
 SKINS = (SKIN_LIGHT, SKIN_MEDIUM, SKIN_DARK)
 
 
@@ -141,20 +144,26 @@ def main() -> int:
     ap.add_argument("--train", type=int, default=1500, help="training renders (poses of the training trials)")
     ap.add_argument("--val", type=int, default=300, help="held-out renders (poses of the validation trials)")
     ap.add_argument("--dev", type=int, default=0, help="renders of training-trial poses with truth, for tuning")
+    ap.add_argument("--heldout", type=int, default=0, help="renders of --heldout-data's poses, with truth")
+    ap.add_argument("--heldout-data", type=Path, default=Path("data/poses_heldout.npz"), help="held-out subjects' poses")
     ap.add_argument("--size", type=int, default=512, help="image side, pixels")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--images", type=Path, default=Path("data/renders"), help="where the pictures go")
     ap.add_argument("--train-out", type=Path, default=Path("data/renders_train.npz"))
     ap.add_argument("--val-out", type=Path, default=Path("data/renders_val.npz"))
     ap.add_argument("--dev-out", type=Path, default=Path("data/renders_dev.npz"))
+    ap.add_argument("--heldout-out", type=Path, default=Path("data/renders_heldout.npz"))
     args = ap.parse_args()
     console = Console(stderr=True, highlight=False)
     torch.set_num_threads(1)
     train, val = PoseDataset.load(args.data).split()
     data = load_body_model("default")
     model = BodyModel(data)
+    splits = [("val", args.val, val), ("train", args.train, train), ("dev", args.dev, train)]
+    if args.heldout:
+        splits.append(("heldout", args.heldout, PoseDataset.load(args.heldout_data)))
     with torch.no_grad(), MediaPipeDetector(max_people=1) as detector:
-        for split, count, poses in (("val", args.val, val), ("train", args.train, train), ("dev", args.dev, train)):
+        for split, count, poses in splits:
             if count:
                 make_split(split, count, poses, model, data.faces, detector, args, console)
     return 0

@@ -41,10 +41,11 @@ _Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels
 
 
 class _Landmark(Protocol):
-    """What both MediaPipe APIs give per landmark (coordinates normalised to the image)."""
+    """What both MediaPipe APIs give per landmark (normalised to the image; world landmarks in metres)."""
 
     x: float
     y: float
+    z: float
     visibility: float | None
 
 
@@ -113,7 +114,8 @@ class MediaPipeDetector:
         result = self._tracker.process(image_rgb)
         if result.pose_landmarks is None:
             return None
-        person = _to_person(result.pose_landmarks.landmark, None, (0, 0, width, height), (width, height))
+        world = result.pose_world_landmarks.landmark if result.pose_world_landmarks else None
+        person = _to_person(result.pose_landmarks.landmark, None, (0, 0, width, height), (width, height), world)
         return person if person.score >= self.min_score else None
 
     def reset(self) -> None:
@@ -166,14 +168,16 @@ class MediaPipeDetector:
             mp_image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=crop)
             result = self._landmarker.detect(mp_image)
             masks = result.segmentation_masks or [None] * len(result.pose_landmarks)
+            worlds = result.pose_world_landmarks or [None] * len(result.pose_landmarks)
             return [
-                _to_person(landmarks, None if mask is None else mask.numpy_view(), window, size)
-                for landmarks, mask in zip(result.pose_landmarks, masks)
+                _to_person(landmarks, None if mask is None else mask.numpy_view(), window, size, world)
+                for landmarks, mask, world in zip(result.pose_landmarks, masks, worlds)
             ]
         result = self._pose.process(crop)
         if result.pose_landmarks is None:
             return []
-        return [_to_person(result.pose_landmarks.landmark, result.segmentation_mask, window, size)]
+        world = result.pose_world_landmarks.landmark if result.pose_world_landmarks else None
+        return [_to_person(result.pose_landmarks.landmark, result.segmentation_mask, window, size, world)]
 
 
 def _windows(width: int, height: int) -> list[_Box]:
@@ -212,8 +216,9 @@ def _to_person(
     mask: np.ndarray | None,
     window: _Box,
     image_size: tuple[int, int],
+    world: Sequence[_Landmark] | None = None,
 ) -> PersonKeypoints:
-    """Landmarks and mask of one window -> a person in full-image pixels and our vocabulary.
+    """Landmarks, world landmarks and mask of one window -> a person in full-image pixels and our vocabulary.
 
     Visibility is the confidence. MediaPipe also places landmarks it cannot see, far outside the
     frame if need be; those get confidence 0. The score is the mean confidence of our keypoints.
@@ -236,7 +241,8 @@ def _to_person(
         window_mask = cv2.resize(np.asarray(mask, dtype=np.float32), (x1 - x0, y1 - y0))
         full_mask[y0:y1, x0:x1] = np.clip(window_mask, 0.0, 1.0)
     score = float(keypoints[:, 2].mean())
-    return PersonKeypoints(keypoints, bbox_from_keypoints(keypoints), score, full_mask)
+    points3d = None if world is None else MEDIAPIPE_POSE.convert(np.array([(lm.x, lm.y, lm.z) for lm in world]))
+    return PersonKeypoints(keypoints, bbox_from_keypoints(keypoints), score, full_mask, points3d)
 
 
 def _overlap(inner: tuple[float, ...], outer: tuple[float, ...]) -> float:

@@ -18,16 +18,22 @@ class PersonKeypoints:
     bbox: [x0, y0, x1, y1] in pixels.
     score: detection confidence in [0, 1].
     mask: optional (H, W) float32 person segmentation in [0, 1], full-image size.
+    points3d: optional (K, 3) float array, the detector's own 3D keypoints (MediaPipe's world landmarks):
+        metres, centred between the hips, axes as the image's (x right, y down, z away from the camera);
+        their confidence is the 2D keypoints'.
     """
 
     keypoints: np.ndarray
     bbox: tuple[float, float, float, float]
     score: float
     mask: np.ndarray | None = None
+    points3d: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.keypoints.shape != (NUM_KEYPOINTS, 3):
             raise ValueError(f"keypoints must be ({NUM_KEYPOINTS}, 3), got {self.keypoints.shape}")
+        if self.points3d is not None and self.points3d.shape != (NUM_KEYPOINTS, 3):
+            raise ValueError(f"points3d must be ({NUM_KEYPOINTS}, 3), got {self.points3d.shape}")
 
     def as_dict(self) -> dict[str, list[float]]:
         """Named keypoints as written to result files: name -> [u, v, confidence]."""

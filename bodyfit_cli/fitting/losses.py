@@ -6,7 +6,7 @@ import torch
 
 from bodyfit_cli.fitting.types import Observations
 from bodyfit_cli.geometry.camera import project
-from bodyfit_cli.vocabulary import SMPL_JOINT_INDEX
+from bodyfit_cli.vocabulary import KEYPOINT_INDEX, SMPL_JOINT_INDEX
 
 # Elbows bend about y and knees about x; these signs mark the direction that hyper-extends them.
 BENDING = {"left_elbow": (1, 1.0), "right_elbow": (1, -1.0), "left_knee": (0, -1.0), "right_knee": (0, -1.0)}
@@ -31,6 +31,41 @@ def reprojection(
     w = obs.keypoints[..., 2] ** 2
     if mask is not None:
         w = w * mask
+    return (w * geman_mcclure(res, sigma)).sum(-1)
+
+
+# Segments whose direction the detector's 3D keypoints tell: limbs, feet, and the torso's sides and breadth.
+POINTS3D_BONES = (
+    ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"), ("right_shoulder", "right_elbow"),
+    ("right_elbow", "right_wrist"), ("left_hip", "left_knee"), ("left_knee", "left_ankle"), ("right_hip", "right_knee"),
+    ("right_knee", "right_ankle"), ("left_ankle", "left_big_toe"), ("right_ankle", "right_big_toe"),
+    ("left_hip", "left_shoulder"), ("right_hip", "right_shoulder"), ("right_hip", "left_hip"),
+    ("right_shoulder", "left_shoulder"),
+)  # fmt: skip
+_BONE_ENDS = torch.tensor([[KEYPOINT_INDEX[a], KEYPOINT_INDEX[b]] for a, b in POINTS3D_BONES])
+
+
+def detector_points3d(
+    keypoints3d: torch.Tensor, obs: Observations, sigma: float = 0.3, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Robust error of the body's segment directions against those of the detector's own 3D keypoints
+    (`obs.points3d`, camera axes), weighted by the less confident end of each segment.
+
+    Directions, not positions: a detector's 3D points come with its own idea of a person's proportions, so
+    they tell the pose (which way each limb points, towards the camera or away), not the shape. Residuals
+    are squared distances of unit vectors (0-4). keypoints3d (B, K, 3) camera frame; mask (K,) optionally
+    restricts the keypoints (a segment counts where both its ends do).
+    """
+    assert obs.points3d is not None
+    ends = _BONE_ENDS.to(keypoints3d.device)
+    conf = obs.keypoints[..., 2] if mask is None else obs.keypoints[..., 2] * mask
+    w = torch.minimum(conf[:, ends[:, 0]], conf[:, ends[:, 1]]) ** 2
+
+    def directions(points: torch.Tensor) -> torch.Tensor:
+        bone = points[:, ends[:, 1]] - points[:, ends[:, 0]]
+        return bone / bone.norm(dim=-1, keepdim=True).clamp(min=1e-6)
+
+    res = (directions(keypoints3d) - directions(obs.points3d)).pow(2).sum(-1)
     return (w * geman_mcclure(res, sigma)).sum(-1)
 
 

@@ -3,6 +3,8 @@
 Stage 1 fits global orientation and translation to the torso, trying the body turned around as
 well, since a torso seen from the front or the back projects alike. Stage 2 fits everything with
 the robust reprojection term, the pose prior, the bending prior and the shape prior.
+Where the detector also gives its own 3D keypoints (MediaPipe's world landmarks), both stages add a robust
+term on them: it tells front from back and how far a limb reaches towards the camera, which 2D alone cannot.
 All people are optimised together as one batch.
 """
 
@@ -31,6 +33,8 @@ class SMPLifyConfig:
     bending_weight: float = 1e-3
     shape_weight: float = 5e-4
     prior_decay: float = 0.3  # priors end at this fraction of their starting weight
+    points3d_weight: float = 0.003  # the detector's own 3D keypoints (where it gives them) against the 2D term
+    points3d_sigma: float = 0.3  # robust scale of that term (distance of unit segment directions)
 
 
 class SMPLify:
@@ -49,6 +53,13 @@ class SMPLify:
 
     def keypoints(self, p: BodyParams) -> torch.Tensor:
         return p.pose(self.model).keypoints
+
+    def data_term(self, keypoints: torch.Tensor, obs: Observations, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The 2D reprojection term, plus the detector's 3D keypoints where it gives them. (B,)"""
+        data = losses.reprojection(keypoints, obs, self.cfg.sigma, mask)
+        if obs.points3d is not None and self.cfg.points3d_weight > 0:
+            data = data + self.cfg.points3d_weight * losses.detector_points3d(keypoints, obs, self.cfg.points3d_sigma, mask)
+        return data
 
     def fit(self, obs: Observations, init: BodyParams) -> BodyParams:
         with torch.enable_grad():
@@ -70,7 +81,7 @@ class SMPLify:
         fitted = self._torso_stage(obs2, both, mask)
         # Where the torso alone cannot tell front from back, the full keypoint set usually can.
         kp = self.keypoints(fitted)
-        score = losses.reprojection(kp, obs2, self.cfg.sigma) + 0.1 * losses.reprojection(kp, obs2, self.cfg.sigma, mask)
+        score = self.data_term(kp, obs2) + 0.1 * self.data_term(kp, obs2, mask)
         pick = score[b:] < score[:b]
         index = torch.arange(b, device=pick.device) + b * pick.long()
         return fitted.select(index)
@@ -85,7 +96,7 @@ class SMPLify:
 
         for _ in range(self.cfg.torso_iters):
             opt.zero_grad()
-            losses.reprojection(self.keypoints(current()), obs, self.cfg.sigma, mask).sum().backward()
+            self.data_term(self.keypoints(current()), obs, mask).sum().backward()
             opt.step()
         return current().detach()
 
@@ -98,7 +109,7 @@ class SMPLify:
             decay = cfg.prior_decay ** (it / max(cfg.full_iters - 1, 1))
             opt.zero_grad()
             p = BodyParams.unflatten(x)
-            data = losses.reprojection(self.keypoints(p), obs, cfg.sigma)
+            data = self.data_term(self.keypoints(p), obs)
             prior = (
                 self.pose_weight * self.prior(p.body_pose)
                 + cfg.bending_weight * losses.bending(p.body_pose)

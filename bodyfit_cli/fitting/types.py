@@ -64,7 +64,9 @@ class Observations:
     keypoints (B, K, 3): u, v, confidence in vocabulary order; focal (B, 2), center (B, 2) camera
     intrinsics; scale (B,): the person's size in pixels (box diagonal), which makes losses
     independent of image resolution; masks (B, M, M) optional: each person's segmentation over the square
-    window of `detection.masks` (side `scale`, centred on the keypoints' box), for backends that use it.
+    window of `detection.masks` (side `scale`, centred on the keypoints' box), for backends that use it;
+    points3d (B, K, 3) optional: the detector's own 3D keypoints (MediaPipe's world landmarks) in metres,
+    centred between the hips, in the camera frame's axes, with the 2D keypoints' confidence.
     """
 
     keypoints: torch.Tensor
@@ -72,6 +74,7 @@ class Observations:
     center: torch.Tensor
     scale: torch.Tensor
     masks: torch.Tensor | None = None
+    points3d: torch.Tensor | None = None
 
     def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Observations:
         return _map(self, fn)

@@ -14,6 +14,8 @@ they are made once, here, and saved as one `.npz`:
     frame (N,) int32              video frame (0 for images)
     has_truth (N,) bool           optional, with true_keypoints3d (N, K, 3) float32 camera frame, metres:
     true_keypoints3d              for evaluation only; training never reads them
+    points3d (N, K, 3) float32    optional: the detector's own 3D keypoints (`PersonKeypoints.points3d`), NaN
+                                  for people detected without them
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from bodyfit_cli.io.atomic import atomic_path
 from bodyfit_cli.vocabulary import KEYPOINT_INDEX, KEYPOINT_NAMES, NUM_KEYPOINTS, mirror_name
 
 Index = int | slice | Sequence[int] | np.ndarray | torch.Tensor
+_OPTIONAL = ("true_keypoints3d", "has_truth", "points3d")  # arrays a saved set may lack
 
 
 def observations_from(keypoints: np.ndarray, focal: np.ndarray, image_size: np.ndarray, device: torch.device) -> Observations:
@@ -67,6 +70,7 @@ class DetectionSet:
     frame: np.ndarray
     true_keypoints3d: np.ndarray | None = None
     has_truth: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    points3d: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.keypoints)
@@ -78,8 +82,9 @@ class DetectionSet:
             "keypoints": (n, NUM_KEYPOINTS, 3), "focal": (n,), "image_size": (n, 2), "masks": (n, MASK_SIZE, MASK_SIZE),
             "has_mask": (n,), "source": (n,), "frame": (n,), "has_truth": (n,),
         }  # fmt: skip
-        if self.true_keypoints3d is not None:
-            expected["true_keypoints3d"] = (n, NUM_KEYPOINTS, 3)
+        for name in ("true_keypoints3d", "points3d"):
+            if getattr(self, name) is not None:
+                expected[name] = (n, NUM_KEYPOINTS, 3)
         for name, shape in expected.items():
             if getattr(self, name).shape != shape:
                 raise ValueError(f"{name} must be {shape}, got {getattr(self, name).shape}")
@@ -88,15 +93,16 @@ class DetectionSet:
         return len(self.keypoints)
 
     def save(self, path: Path) -> None:
-        """One `.npz`, written atomically; `true_keypoints3d` only when the set has truth."""
+        """One `.npz`, written atomically; `true_keypoints3d` and `points3d` only when the set has them."""
         arrays = {
             "keypoints": self.keypoints.astype(np.float32), "focal": self.focal.astype(np.float32),
             "image_size": self.image_size.astype(np.int32), "masks": self.masks.astype(np.uint8),
             "has_mask": self.has_mask.astype(bool), "source": self.source.astype(str),
             "frame": self.frame.astype(np.int32), "has_truth": self.has_truth.astype(bool),
         }  # fmt: skip
-        if self.true_keypoints3d is not None:
-            arrays["true_keypoints3d"] = self.true_keypoints3d.astype(np.float32)
+        for name in ("true_keypoints3d", "points3d"):
+            if getattr(self, name) is not None:
+                arrays[name] = getattr(self, name).astype(np.float32)
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez_compressed(f, **arrays)
 
@@ -105,12 +111,9 @@ class DetectionSet:
         how = "make it with 'bodyfit train detect'"
         try:
             with np.load(path, allow_pickle=False) as data:
-                names = [f.name for f in fields(DetectionSet) if f.name not in ("true_keypoints3d", "has_truth")]
+                names = [f.name for f in fields(DetectionSet) if f.name not in _OPTIONAL]
                 arrays = {name: data[name] for name in names}
-                if "true_keypoints3d" in data:
-                    arrays["true_keypoints3d"] = data["true_keypoints3d"]
-                if "has_truth" in data:
-                    arrays["has_truth"] = data["has_truth"]
+                arrays.update({name: data[name] for name in _OPTIONAL if name in data})
             return DetectionSet(**arrays)
         except FileNotFoundError:
             raise InputError(f"cannot read detection set: {path} (no such file; {how})") from None
@@ -123,15 +126,17 @@ class DetectionSet:
 
     @staticmethod
     def concatenate(parts: Sequence[DetectionSet]) -> DetectionSet:
-        """One set of all rows; truth is kept where every part has it (else dropped: evaluation only)."""
-        truth = all(p.true_keypoints3d is not None for p in parts)
+        """One set of all rows; truth and the detector's 3D points are kept where every part has them (else
+        dropped)."""
         arrays = {
             f.name: np.concatenate([getattr(p, f.name) for p in parts])
-            for f in fields(DetectionSet) if f.name not in ("true_keypoints3d", "has_truth")
+            for f in fields(DetectionSet) if f.name not in _OPTIONAL
         }  # fmt: skip
-        if truth:
+        if all(p.true_keypoints3d is not None for p in parts):
             arrays["true_keypoints3d"] = np.concatenate([p.true_keypoints3d for p in parts])  # type: ignore[misc]
             arrays["has_truth"] = np.concatenate([p.has_truth for p in parts])
+        if all(p.points3d is not None for p in parts):
+            arrays["points3d"] = np.concatenate([p.points3d for p in parts])  # type: ignore[misc]
         return DetectionSet(**arrays)
 
     def mirrored(self) -> DetectionSet:
@@ -141,10 +146,9 @@ class DetectionSet:
         swap = [KEYPOINT_INDEX[mirror_name(n)] for n in KEYPOINT_NAMES]
         keypoints = self.keypoints[:, swap].copy()
         keypoints[..., 0] = self.image_size[:, None, 0] - keypoints[..., 0]
-        truth = None
-        if self.true_keypoints3d is not None:
-            truth = self.true_keypoints3d[:, swap] * np.array([-1.0, 1.0, 1.0], np.float32)
-        return replace(self, keypoints=keypoints, masks=self.masks[:, :, ::-1].copy(), true_keypoints3d=truth)
+        flip = np.array([-1.0, 1.0, 1.0], np.float32)
+        truth, points3d = (None if a is None else a[:, swap] * flip for a in (self.true_keypoints3d, self.points3d))
+        return replace(self, keypoints=keypoints, masks=self.masks[:, :, ::-1].copy(), true_keypoints3d=truth, points3d=points3d)
 
     def rows(self, index: Index) -> np.ndarray:
         """Row numbers (R,) of an int, slice, list, array or tensor index."""
@@ -154,11 +158,14 @@ class DetectionSet:
 
     def observations(self, index: Index, device: torch.device | str = "cpu") -> Observations:
         """The rows' `Observations`, as the image pipeline builds them for the same people; masks (float in
-        [0, 1]) attached when every row has one, as the pipeline attaches them when every person has one."""
+        [0, 1]) and the detector's 3D points attached when every row has them, as the pipeline attaches them
+        when every person has them."""
         rows = self.rows(index)
         obs = observations_from(self.keypoints[rows], self.focal[rows], self.image_size[rows], torch.device(device))
         if len(rows) and self.has_mask[rows].all():
             obs.masks = torch.from_numpy(self.masks[rows].astype(np.float32) / 255.0).to(obs.keypoints.device)
+        if len(rows) and self.points3d is not None and np.isfinite(self.points3d[rows]).all():
+            obs.points3d = torch.from_numpy(self.points3d[rows]).to(obs.keypoints.device)
         return obs
 
 
@@ -190,6 +197,7 @@ class DetectionRows:
                 "masks": mask, "has_mask": person.mask is not None, "source": source, "frame": frame,
                 "true_keypoints3d": np.full((NUM_KEYPOINTS, 3), np.nan, np.float32) if truth is None else truth[i],
                 "has_truth": truth is not None,
+                "points3d": np.full((NUM_KEYPOINTS, 3), np.nan, np.float32) if person.points3d is None else person.points3d,
             })  # fmt: skip
 
     def build(self, with_truth: bool = False) -> DetectionSet:
@@ -204,6 +212,7 @@ class DetectionRows:
             source=stack("source", str), frame=stack("frame", np.int32),
             true_keypoints3d=stack("true_keypoints3d", np.float32).reshape(n, NUM_KEYPOINTS, 3) if with_truth else None,
             has_truth=stack("has_truth", bool) if with_truth else np.zeros(n, bool),
+            points3d=stack("points3d", np.float32).reshape(n, NUM_KEYPOINTS, 3),
         )  # fmt: skip
 
 
