@@ -322,6 +322,37 @@ def test_reader_selects_frames_by_time_and_stride(clips: Path) -> None:
         assert video.error is None
 
 
+def test_reader_seeks_to_the_start_and_gives_the_same_frames(tmp_path: Path) -> None:
+    write_clip(tmp_path / "long.mp4", frames=40)  # past mp4v's first keyframe interval
+    with VideoReader(tmp_path / "long.mp4") as video:
+        decoded = {f.index: f.rgb for f in video.frames(FrameRange())}
+
+    class CountingCapture:  # counts the frames decoded or grabbed through the reader's capture
+        def __init__(self, cap: cv2.VideoCapture) -> None:
+            self.cap, self.calls = cap, 0
+
+        def read(self) -> tuple[bool, np.ndarray]:
+            self.calls += 1
+            return self.cap.read()
+
+        def grab(self) -> bool:
+            self.calls += 1
+            return self.cap.grab()
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.cap, name)
+
+    for start in (0.1, 1.3, 3.7):
+        with VideoReader(tmp_path / "long.mp4") as video:
+            video._cap = counting = CountingCapture(video._cap)
+            frames = list(video.frames(FrameRange(start=start, stride=2)))
+            assert video.error is None
+        first = round(start * FPS)
+        assert [f.index for f in frames] == list(range(first, 40, 2))
+        assert all(np.array_equal(f.rgb, decoded[f.index]) for f in frames)
+        assert counting.calls == 40 - first  # nothing before the start went through the reader
+
+
 def test_reader_turns_phone_videos_upright(clips: Path) -> None:
     with VideoReader(clips / "phone.mp4") as video:
         frame = next(video.frames(FrameRange()))
