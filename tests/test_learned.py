@@ -24,7 +24,7 @@ from bodyfit_cli.networks.regressor import KeypointRegressor
 from bodyfit_cli.networks.weights import load_network, read_network_file, weights_file
 from bodyfit_cli.training.networks import NetworkConfig, file_digest, same_run, starting_states, train_network
 from bodyfit_cli.training.objectives import WEIGHTS, state_loss
-from bodyfit_cli.training.pose_data import PoseDataset
+from bodyfit_cli.training.pose_data import VALIDATION_TRIALS, PoseDataset
 from bodyfit_cli.training.views import ViewSampler
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -243,7 +243,7 @@ def test_shipped_weights_record_how_they_were_made() -> None:
     for kind in ("regressor", "lgd"):
         blob = read_network_file(weights_file(kind, "default"))
         assert blob["manifest"]["command"].startswith(f"bodyfit train {kind}")
-        assert blob["manifest"]["validation_trials"] == ["01_01", "02_01", "03_01"]
+        assert blob["manifest"]["validation_trials"] == list(VALIDATION_TRIALS)
         assert blob["training"]["kind"] == kind
 
 
