@@ -7,11 +7,11 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")  # OpenCV's own warnings would break one-line errors
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # and so would FFmpeg's, e.g. on a truncated video
@@ -118,7 +118,7 @@ def make_job(kinds: set[str], args: dict[str, Any]) -> Job:
     """A command's parsed options (its `locals()`, named as in `FitOpts`) as the `Job` every input shares."""
     from bodyfit_cli.batch.jobs import Job
     from bodyfit_cli.io.video import FrameRange
-    from bodyfit_cli.pipeline import Options
+    from bodyfit_cli.options import Options
 
     names = {f.name for f in fields(Options)} - {"render"}
     opts = Options(render=not args["no_render"], **{k: v for k, v in args.items() if k in names})
@@ -142,7 +142,7 @@ def image(
     """Fit body models to the people in images."""
     show_notices(quiet)
     job = make_job({"image"}, locals())
-    runner = run_locally(make_pipelines(job))
+    runner = LocalRunner(job)
     failed = process_inputs(paths, job, runner, json_lines=json_lines, quiet=quiet, overwrite=overwrite, debug=debug)
     raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
 
@@ -165,7 +165,7 @@ def video(
     check_frame_range(start, end)
     show_notices(quiet)
     job = make_job({"video"}, locals())
-    runner = run_locally(make_pipelines(job))
+    runner = LocalRunner(job)
     failed = process_inputs(paths, job, runner, json_lines=json_lines, quiet=quiet, overwrite=overwrite, debug=debug)
     raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
 
@@ -196,8 +196,9 @@ def batch(
     check_frame_range(start, end)
     show_notices(quiet)
     job = make_job({"image", "video"}, locals())
+    runner: Runner
     if engine == "local":
-        runner = run_locally(make_pipelines(job))
+        runner = LocalRunner(job)
     else:
         from bodyfit_cli.batch.ray_engine import RayEngine, import_ray
 
@@ -233,23 +234,42 @@ def make_pipelines(job: Job) -> Pipelines:
         raise
 
 
-# Runs the inputs still to do and yields their outcomes as they finish; the progress bar is the caller's.
-Runner = Callable[[list["InputItem"], "Progress"], Iterator["Outcome"]]
+class Runner(Protocol):
+    """An engine: runs the inputs still to do and yields their outcomes as they finish (the progress bar is
+    the caller's)."""
+
+    def start(self) -> None:
+        """Get ready to run inputs (load the models); called once, only when some input is left to do, and
+        before any input is reported, so that what stops every input is the run's one usage error."""
+
+    def __call__(self, items: list[InputItem], progress: Progress) -> Iterator[Outcome]: ...
 
 
-def run_locally(pipelines: Pipelines) -> Runner:
-    """The local engine: one input after the other in this process, with a progress bar of a video's frames."""
-    from bodyfit_cli.batch.jobs import attempt
+class LocalRunner:
+    """The local engine: one input after the other in this process, with a progress bar of a video's frames.
+    The models load in `start`, so a run whose inputs are all finished imports neither torch nor MediaPipe."""
 
-    def run(items: list[InputItem], progress: Progress) -> Iterator[Outcome]:
+    def __init__(self, job: Job) -> None:
+        check_mesh_format(job.opts.mesh_format)  # checks that need nothing loaded come first, done inputs or not
+        self.job = job
+        self.pipelines: Pipelines | None = None
+
+    def start(self) -> None:
+        self.pipelines = make_pipelines(self.job)
+
+    def __call__(self, items: list[InputItem], progress: Progress) -> Iterator[Outcome]:
+        from bodyfit_cli.batch.jobs import attempt
+
+        pipelines = self.pipelines
+        if not items:
+            return
+        assert pipelines is not None, "start() runs first"
         for item in items:
             task = progress.add_task(item.path.name, total=None, unit="frames")
             outcome = attempt(item, lambda: pipelines.run(
                 item, lambda done, total: progress.update(task, completed=done, total=total)))  # fmt: skip
             progress.remove_task(task)
             yield outcome
-
-    return run
 
 
 def process_inputs(
@@ -258,12 +278,19 @@ def process_inputs(
     """The loop of `image`, `video` and `batch` over their inputs: expand the arguments, skip finished inputs
     (their result file exists) unless --overwrite, hand the others to `runner`, one failure never stopping
     the rest; one line per input on stderr, one JSON object per input on stdout with --json, in the order
-    inputs finish. Returns the number of failed inputs."""
+    inputs finish. Returns the number of failed inputs.
+
+    Which inputs are finished is told from their result paths alone, before `runner.start()` loads anything,
+    and `start` runs only when some input is left to do: a re-run with nothing to do loads no model."""
     from bodyfit_cli.batch.jobs import attempt
     from bodyfit_cli.io.inputs import expand_inputs
 
     bad_args: list[tuple[str, InputError]] = []
     items = expand_inputs(paths, set(job.kinds), stdin=sys.stdin, errors=bad_args)  # a bad argument fails alone
+    done_paths = {item: job.result_path(item) for item in items}
+    todo = [item for item in items if overwrite or not done_paths[item].is_file()]
+    if todo:
+        runner.start()  # what stops every input (e.g. an unknown --method) is reported before anything else
     failed = len(bad_args)
     for arg, e in bad_args:
         fail_line(str(e))
@@ -290,12 +317,11 @@ def process_inputs(
 
     with progress_bar(err, disable=quiet, transient=True) as progress:
         task = progress.add_task("inputs", total=len(items), visible=len(items) > 1)
-        todo: list[InputItem] = []
+        waiting = set(todo)
         for item in items:
-            done = job.result_path(item)
-            if overwrite or not done.is_file():
-                todo.append(item)
+            if item in waiting:
                 continue
+            done = done_paths[item]
             outcome = attempt(item, lambda: job.load_done(item, done))
             finish(outcome, skip_line=f"skip {item.path} (done: {done}; --overwrite to redo)")
             progress.advance(task)
@@ -569,7 +595,30 @@ def keep_stderr_for_bodyfit() -> None:
 
 def main() -> None:
     keep_stderr_for_bodyfit()
-    app()
+    try:
+        app()
+    except SystemExit as done:
+        if done.code is None or isinstance(done.code, int):
+            exit_now(done.code or 0)
+        raise
+
+
+def exit_now(code: int) -> None:
+    """End the process with `code` once everything is written, without tearing the interpreter down.
+
+    Every output is complete by now (written under a temporary name, synced and renamed), threads are
+    joined and engines shut down; what is left is Python's teardown of the modules, which with torch
+    loaded takes longer than fitting a photo (torch runs a finaliser per operator library it registered).
+    So the streams are flushed and the process ends there. A stream that cannot be flushed (stdout piped
+    to a reader that left) takes Python's own way out instead, and reports as it always has.
+    """
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        raise SystemExit(code) from None
+    logging.shutdown()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -22,38 +23,29 @@ from bodyfit_cli.io.atomic import ensure_dir, write_json_atomic, write_npz_atomi
 from bodyfit_cli.io.images import read_image, write_image_atomic
 from bodyfit_cli.io.inputs import InputItem
 from bodyfit_cli.io.mesh import write_mesh_atomic
+from bodyfit_cli.options import Options, image_result_path
 from bodyfit_cli.vocabulary import KEYPOINT_NAMES, SMPL_JOINT_NAMES
 
+if TYPE_CHECKING:
+    from bodyfit_cli.render import Camera
+
+# The longer side, in pixels, of the photo in an image's overlay: larger photos are drawn over a copy shrunk to it
+# (a 12000x8000 photo's overlay, side view included, would take gigabytes to draw and long to encode as PNG).
+OVERLAY_MAX_SIDE = 4096
 # Distinct, colour-blind-friendly mesh colours, one per person.
 PERSON_COLORS = [(0.55, 0.70, 0.95), (0.95, 0.65, 0.45), (0.55, 0.85, 0.60), (0.85, 0.60, 0.85), (0.95, 0.85, 0.45)]
 
 
-@dataclass
-class Options:
-    method: str = "smplify"
-    out: Path = Path("bodyfit_out")
-    device: str = "auto"
-    keypoints: Path | None = None
-    focal: float | None = None
-    body_model: str = "default"
-    model_dir: Path | None = None
-    max_people: int = 4
-    render: bool = True
-    mesh_format: str = "obj"
-    seed: int = 0
-    init: str = "auto"
-    pose_model: Path | None = None
-    overwrite: bool = False
-
-
 def person_masks(people: list[PersonKeypoints], obs: Observations) -> torch.Tensor:
-    """(B, M, M) each person's detected mask over the window `detection.masks` defines from `obs`."""
+    """(B, M, M) each person's detected mask over the window `detection.masks` defines from `obs` (in image
+    pixels; a mask kept at detection's resolution is sampled at the window's place in it, `mask_scale`)."""
     from bodyfit_cli.detection.masks import crop_mask
     from bodyfit_cli.networks.state import person_box
 
     box = person_box(obs)
     crops = [
-        crop_mask(p.mask, (float(c[0]), float(c[1])), float(s)) for p, c, s in zip(people, box.center.cpu(), box.size.cpu())
+        crop_mask(p.mask, (float(c[0]) / p.mask_scale, float(c[1]) / p.mask_scale), float(s) / p.mask_scale)
+        for p, c, s in zip(people, box.center.cpu(), box.size.cpu())
     ]
     return torch.tensor(np.stack(crops), device=obs.keypoints.device)
 
@@ -140,12 +132,6 @@ def person_records(fitted: Fitted, model: BodyModel, mesh_names: list[str | None
         }
         for i, person in enumerate(fitted.people)
     ]
-
-
-def image_result_path(opts: Options, item: InputItem) -> Path:
-    """`<out>/<folder under its argument>/<stem>.json`, written last: it marks the image as done (no models
-    needed, so a driver can skip finished inputs before any worker starts)."""
-    return opts.out / item.rel.parent / f"{item.path.stem}.json"
 
 
 class ImagePipeline:
@@ -270,17 +256,34 @@ class ImagePipeline:
         write_mesh_atomic(path, fitted.body.vertices[i].numpy(), self.model.faces.cpu().numpy())
 
     def render(self, image: np.ndarray, fitted: Fitted | None, path: Path) -> None:
-        write_image_atomic(path, self.draw(image, fitted))
+        """The overlay of one photo; one longer than `OVERLAY_MAX_SIDE` is drawn over a copy shrunk to it."""
+        h, w = image.shape[:2]
+        if max(h, w) <= OVERLAY_MAX_SIDE:
+            write_image_atomic(path, self.draw(image, fitted))
+            return
+        import cv2
+
+        factor = OVERLAY_MAX_SIDE / max(h, w)
+        small = cv2.resize(image, (0, 0), fx=factor, fy=factor, interpolation=cv2.INTER_AREA)  # one exact factor
+        write_image_atomic(path, self.draw(small, fitted, camera=self.camera(w, h).shrunk(factor, *small.shape[1::-1])))
+
+    def camera(self, width: int, height: int) -> Camera:
+        """The camera of a width x height photo (or frame): `--focal` or the diagonal, centred."""
+        from bodyfit_cli.render import Camera
+
+        f = self.opts.focal or default_focal(width, height)
+        return Camera(focal=(f, f), center=(width / 2.0, height / 2.0), width=width, height=height)
 
     def draw(
-        self, image: np.ndarray, fitted: Fitted | None, side_view: bool = True, colors: list[int] | None = None
-    ) -> np.ndarray:
-        """The fitted meshes over `image`; `colors` picks each person's colour (default: their index)."""
-        from bodyfit_cli.render import Camera, MeshToDraw, overlay
+        self, image: np.ndarray, fitted: Fitted | None, side_view: bool = True, colors: list[int] | None = None,
+        camera: Camera | None = None,
+    ) -> np.ndarray:  # fmt: skip
+        """The fitted meshes over `image`; `colors` picks each person's colour (default: their index); `camera`
+        is the one `image` was taken with (default: the photo's, `camera(width, height)`)."""
+        from bodyfit_cli.render import MeshToDraw, overlay
 
         h, w = image.shape[:2]
-        f = self.opts.focal or default_focal(w, h)
-        camera = Camera(focal=(f, f), center=(w / 2.0, h / 2.0), width=w, height=h)
+        camera = camera or self.camera(w, h)
         faces = self.model.faces.cpu().numpy()
         meshes = []
         if fitted is not None:

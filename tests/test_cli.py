@@ -276,6 +276,57 @@ def test_overlay_shows_photo_and_side_view(scene: Scene, overwrite_run) -> None:
     assert side.std() > 5  # the side view draws the body on its background
 
 
+# --- start-up: a run loads what it needs, when it needs it ---------------------------------------
+
+HEAVY_MODULES = ("torch", "mediapipe", "cv2", "numpy", "trimesh", "scipy", "pyrender", "matplotlib", "ray")
+
+
+def heavy_imports(args: list[str], cwd: Path) -> tuple[int, str, list[str]]:
+    """(exit status, stdout, the HEAVY_MODULES loaded) of `bodyfit image ARGS` in a fresh interpreter."""
+    code = (
+        "import json, sys; from typer.testing import CliRunner; from bodyfit_cli.cli import app; "
+        f"r = CliRunner().invoke(app, ['image', *{args!r}]); "
+        f"print(json.dumps([r.exit_code, r.stdout, sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules)]))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "BODYFIT_MODEL_DIR"}
+    run = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    exit_code, stdout, modules = json.loads(run.stdout.splitlines()[-1])
+    return exit_code, stdout, modules
+
+
+def test_a_run_with_nothing_to_do_loads_no_model(scene: Scene, first_run: FirstRun) -> None:
+    """Finished inputs are told from their result files before anything loads: no torch, no MediaPipe."""
+    args = ["img.png", "--keypoints", "kp.json", "--out", "D", "--no-render", "--json"]
+    exit_code, stdout, modules = heavy_imports(args, scene.root)
+    assert exit_code == 0
+    assert json.loads(stdout) == json.loads((scene.root / "D" / "img.json").read_text())
+    assert modules == []
+
+
+def test_a_fit_without_detection_or_overlay_loads_neither(scene: Scene) -> None:
+    """With --keypoints and --no-render: torch for the fit, but no MediaPipe and no renderer (nor trimesh,
+    which OBJ meshes do not need)."""
+    args = ["img.png", "--keypoints", "kp.json", "--out", "S", "--no-render"]
+    exit_code, _, modules = heavy_imports(args, scene.root)
+    assert exit_code == 0
+    assert files_under(scene.root / "S") == {"img.json", "img.npz", "img_p0.obj"}
+    assert "torch" in modules and not {"mediapipe", "trimesh", "pyrender", "matplotlib", "scipy", "ray"} & set(modules)
+
+
+def test_a_usage_error_comes_before_any_input_is_reported(scene: Scene, first_run: FirstRun, monkeypatch) -> None:
+    """img.png is done and other.png is not: the models must load, an unknown --method stops the run, and
+    that one line is all it prints (no skip line first)."""
+    write_gray_image(scene.root / "other.png")
+    monkeypatch.chdir(scene.root)
+    args = ["image", "img.png", "other.png", "--keypoints", "kp.json", "--out", "D", "--method", "nope", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, (result.stderr, result.exception)
+    [line] = error_lines(result)
+    assert "unknown method 'nope'" in line
+    assert result.stdout == ""
+
+
 # --- bad input ----------------------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from bodyfit_cli.io.images import read_image
 from bodyfit_cli.vocabulary import KEYPOINT_INDEX, LIMB_KEYPOINTS
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 SKIER = "coco_000000000785.jpg"
 
 
@@ -298,6 +299,48 @@ def test_mediapipe_finds_two_people_side_by_side(detector: MediaPipeDetector, me
     assert np.median(np.linalg.norm(shifted - left.keypoints[:, :2], axis=1)) < 5
 
 
+def test_a_large_photo_is_searched_shrunk_and_answered_in_its_own_pixels(
+    detector: MediaPipeDetector, tmp_path: Path
+) -> None:
+    """A sample photo upscaled 7.5x (4800x6000, written and read back as a file is): the person is found
+    where they are in the small photo, times 7.5; the mask stays at detection's resolution, scale-free
+    3D points as they are."""
+    import cv2
+
+    from bodyfit_cli.detection.masks import crop_mask
+    from bodyfit_cli.detection.mediapipe_pose import DETECT_MAX_SIDE
+
+    small = read_image(SAMPLES / "standing_front.jpg")  # 640x800
+    factor = 7.5
+    path = tmp_path / "large.png"
+    upscaled = cv2.resize(small, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+    assert cv2.imwrite(str(path), upscaled[..., ::-1])
+    large = read_image(path)
+    assert large.shape == (6000, 4800, 3)
+    [seen] = detector.detect(small)
+    [person] = detector.detect(large)
+    both = (seen.keypoints[:, 2] > 0.5) & (person.keypoints[:, 2] > 0.5)
+    assert both.sum() >= 18
+    errors = np.linalg.norm(person.keypoints[both, :2] / factor - seen.keypoints[both, :2], axis=1)  # small-photo px
+    limbs = np.isin(np.arange(len(both))[both], [KEYPOINT_INDEX[n] for n in LIMB_KEYPOINTS])
+    assert np.median(errors) < 2.0 and errors[limbs].max() < 6.0, errors.round(1)
+    np.testing.assert_allclose(np.array(person.bbox) / factor, seen.bbox, atol=3.0)
+    assert abs(person.score - seen.score) < 0.05
+    np.testing.assert_allclose(person.points3d, seen.points3d, atol=0.05)  # metres: no pixel scale in them
+    # The mask: the copy's size, not 4800x6000 (110 MB); sampled over the person's box as the fitting does.
+    assert person.mask is not None and max(person.mask.shape) == DETECT_MAX_SIDE
+    assert person.mask_scale == pytest.approx(6000 / DETECT_MAX_SIDE)
+    assert seen.mask is not None and seen.mask.shape == small.shape[:2] and seen.mask_scale == 1.0
+
+    def window(p: PersonKeypoints, scale: float) -> np.ndarray:
+        x0, y0, x1, y1 = p.bbox
+        center, side = ((x0 + x1) / 2, (y0 + y1) / 2), float(np.hypot(x1 - x0, y1 - y0))
+        return crop_mask(p.mask, (center[0] / scale, center[1] / scale), side / scale)
+
+    assert window(seen, 1.0).mean() > 0.05  # the person, in a square as wide as their box's diagonal
+    assert np.abs(window(person, person.mask_scale) - window(seen, 1.0)).mean() < 0.05
+
+
 def test_mediapipe_logs_stay_off_the_command_lines_stderr(media: Path) -> None:
     """MediaPipe's graph threads log to descriptor 2 whenever they like; bodyfit's lines, from another thread, stay."""
     code = (
@@ -323,6 +366,26 @@ def test_mediapipe_logs_stay_off_the_command_lines_stderr(media: Path) -> None:
     assert run.stdout == "1\n"
     lines = run.stderr.splitlines()
     assert len(lines) > 5 and set(lines) == {"ours"}, run.stderr[:500]
+
+
+def test_the_detector_starts_without_mediapipes_drawing_helpers_and_tasks() -> None:
+    """mediapipe's package imports matplotlib (its drawing helpers) and its tasks API; the detector defers
+    both, and they still load when used."""
+    code = (
+        "import sys\n"
+        "import numpy as np\n"
+        "from bodyfit_cli.detection.mediapipe_pose import MediaPipeDetector, import_mediapipe\n"
+        "with MediaPipeDetector() as det:\n"
+        "    found = det.detect(np.full((240, 320, 3), 128, np.uint8))\n"
+        "print(found, 'matplotlib' in sys.modules, 'mediapipe.tasks.python.vision' in sys.modules)\n"
+        "mp = import_mediapipe()\n"
+        "print(mp.tasks.vision.PoseLandmarker.__name__, mp.tasks.BaseOptions.__name__)\n"
+        "print(mp.solutions.drawing_utils.DrawingSpec.__name__, 'matplotlib' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1], timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["[] False False", "PoseLandmarker BaseOptions", "DrawingSpec True"]
 
 
 def test_a_missing_or_broken_pose_model_is_an_input_error(tmp_path: Path) -> None:

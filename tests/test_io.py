@@ -397,3 +397,22 @@ def test_mesh_unknown_suffix_is_value_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown mesh format"):
         write_mesh_atomic(tmp_path / "m.stl", np.zeros((3, 3)), np.array([[0, 1, 2]]))
     assert os.listdir(tmp_path) == []
+
+
+def test_obj_is_written_as_trimesh_writes_it(tmp_path: Path) -> None:
+    """OBJ files are written without trimesh (its import costs more than a fit), byte for byte as it would."""
+    from bodyfit_cli.body.loaders import load_body_model
+
+    body = load_body_model("default")
+    rng = np.random.default_rng(5)
+    cases = [
+        (body.v_template.astype(np.float32), body.faces),  # what fits write: float32 vertices of the body model
+        (rng.normal(scale=1e3, size=(9, 3)), np.array([[0, 1, 2], [8, 7, 6], [3, 4, 5]], np.int32)),
+        (np.array([[-0.0, 1e-12, -3.5], [np.pi, 2.0, 1.0], [0.0, 0.0, 1.0]]), np.array([[0, 1, 2]])),
+    ]
+    for i, (vertices, faces) in enumerate(cases):
+        path = tmp_path / f"m{i}.obj"
+        write_mesh_atomic(path, vertices, faces)
+        mesh = trimesh.Trimesh(vertices=vertices, faces=faces, process=False)
+        expected = mesh.export(file_type="obj", include_normals=False, include_color=False, include_texture=False)
+        assert path.read_bytes() == expected.encode("utf-8"), i

@@ -61,3 +61,46 @@ def test_refinement_beats_its_initialisation(pipeline):
     fitted = pipeline.fit(people, w, h).body.keypoints[0, LIMB].numpy()
     true = np.array([truth["people"][0]["keypoints3d"][n] for n in LIMB_KEYPOINTS])
     assert pa_mpjpe_mm(fitted, true) < 0.7 * pa_mpjpe_mm(start, true)
+
+
+def test_a_large_photo_is_fitted_in_its_own_pixels_and_drawn_at_a_bounded_size(tmp_path):
+    """The sample photo upscaled 7.5x (4800x6000): detection runs on a shrunk copy, yet keypoints, box and
+    fit are those of the small photo in the large one's pixels, and the overlay is drawn at OVERLAY_MAX_SIDE
+    with the mesh where it is on the small photo's overlay."""
+    import cv2
+
+    from bodyfit_cli.pipeline import OVERLAY_MAX_SIDE
+
+    factor = 7.5
+    small = read_image(SAMPLES / "standing_front.jpg")
+    big_path = tmp_path / "big.jpg"
+    big = cv2.resize(small, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+    assert cv2.imwrite(str(big_path), big[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
+    pipe = ImagePipeline(Options(out=tmp_path / "out", render=True))
+    results = {
+        name: pipe.run(InputItem(path, Path(path.name)))
+        for name, path in (("small", SAMPLES / "standing_front.jpg"), ("big", big_path))
+    }
+    assert results["big"]["image_size"] == [4800, 6000]
+    [want], [got] = results["small"]["people"], results["big"]["people"]
+    uv_small = np.array([want["keypoints2d"][n] for n in LIMB_KEYPOINTS])
+    uv_big = np.array([got["keypoints2d"][n] for n in LIMB_KEYPOINTS])
+    assert np.median(np.linalg.norm(uv_big[:, :2] / factor - uv_small[:, :2], axis=1)) < 2.0
+    np.testing.assert_allclose(np.array(got["bbox"]) / factor, want["bbox"], atol=3.0)
+    # The camera scales with the photo (focal: its diagonal), so the 3D fit is the same body in the same place.
+    assert got["camera"]["focal"][0] == pytest.approx(factor * want["camera"]["focal"][0], rel=1e-6)
+    joints_big, joints_small = np.array(got["joints3d"]), np.array(want["joints3d"])
+    assert np.linalg.norm(joints_big - joints_small, axis=1).mean() < 0.05  # metres
+    assert got["reprojection_error_px"] < factor * max(want["reprojection_error_px"], 2.0) * 1.5
+
+    overlays = {name: read_image(tmp_path / "out" / f"{stem}_overlay.png")
+                for name, stem in (("small", "standing_front"), ("big", "big"))}  # fmt: skip
+    w = round(4800 * OVERLAY_MAX_SIDE / 6000)
+    assert overlays["big"].shape == (OVERLAY_MAX_SIDE, 2 * w, 3)  # photo and side view, 4096 high, not 6000
+    # Where the mesh covers the photo, on the photo panel: the same region, at either size.
+    shrunk_photo = cv2.resize(big, (w, OVERLAY_MAX_SIDE), interpolation=cv2.INTER_AREA)
+    covered_big = np.abs(overlays["big"][:, :w].astype(int) - shrunk_photo).max(axis=2) > 25
+    covered_small = np.abs(overlays["small"][:, :640].astype(int) - small).max(axis=2) > 25
+    covered_big = cv2.resize(covered_big.astype(np.uint8), (640, 800), interpolation=cv2.INTER_AREA) > 0
+    iou = (covered_big & covered_small).sum() / (covered_big | covered_small).sum()
+    assert covered_small.mean() > 0.05 and iou > 0.8, iou

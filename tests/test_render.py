@@ -291,3 +291,12 @@ def test_quiet_silences_the_software_renderer_notice(tmp_path: Path) -> None:
     assert "bodyfit: OpenGL unavailable (" in loud.stderr and (tmp_path / "standing_front_overlay.png").is_file()
     quiet = subprocess.run([*args, "--overwrite", "--quiet"], env=env, capture_output=True, text=True, timeout=300, check=False)
     assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+
+
+def test_a_shrunk_camera_sees_a_point_where_the_shrunk_image_has_it() -> None:
+    """Resizing an image by f moves the pixel centre u to (u + 0.5) f - 0.5 (OpenCV's fx = fy = f)."""
+    points = np.array([[0.1, -0.2, 2.0], [-0.5, 0.3, 4.0], [0.0, 0.0, 1.0]])
+    factor = 0.3
+    small = CAMERA.shrunk(factor, 192, 144)
+    assert (small.width, small.height) == (192, 144)
+    np.testing.assert_allclose(small.project(points), (CAMERA.project(points) + 0.5) * factor - 0.5, atol=1e-9)

@@ -1,8 +1,10 @@
 """What every input of a run shares, and how one input ends: the pieces the local and Ray engines have in common.
 
 A `Job` is small and picklable: it is all a worker needs to build its own `Pipelines` (the models, loaded
-once per worker). `attempt` contains one input's failure the same way in this process and in a worker, as
-text, since exceptions and their tracebacks do not reliably survive the trip back from another process.
+once per worker). A `Job` alone tells finished inputs apart and reads them back: this module imports no
+model code (torch, MediaPipe) until a `Pipelines` is built, so a run with nothing left to do loads none.
+`attempt` contains one input's failure the same way in this process and in a worker, as text, since
+exceptions and their tracebacks do not reliably survive the trip back from another process.
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bodyfit_cli.errors import BodyfitError
 from bodyfit_cli.io.inputs import VIDEO_EXTENSIONS, InputItem
 from bodyfit_cli.io.video import FrameRange
-from bodyfit_cli.pipeline import ImagePipeline, Options, image_result_path
-from bodyfit_cli.video.pipeline import ProgressFn, VideoPipeline, clip_outputs, clip_result_path, read_summary
+from bodyfit_cli.options import Options, clip_outputs, clip_result_path, image_result_path, read_summary
+
+if TYPE_CHECKING:
+    from bodyfit_cli.video.pipeline import ProgressFn, VideoPipeline
 
 
 @dataclass
@@ -52,13 +57,20 @@ class Pipelines:
     """The image and video pipelines of one process, on one set of models; each input goes to its kind's."""
 
     def __init__(self, job: Job) -> None:
+        from bodyfit_cli.pipeline import ImagePipeline  # torch and the models: imported once there is work
+
         self.job = job
         self.image = ImagePipeline(job.opts)
-        self.video = VideoPipeline(self.image, job.frames, smooth=job.smooth, mesh_every=job.mesh_every)
+        self.video: VideoPipeline | None = None
+        if "video" in job.kinds:  # the video stages (tracking imports scipy) only for a run that takes videos
+            from bodyfit_cli.video.pipeline import VideoPipeline
+
+            self.video = VideoPipeline(self.image, job.frames, smooth=job.smooth, mesh_every=job.mesh_every)
 
     def run(self, item: InputItem, frames_done: ProgressFn | None = None) -> dict:
         """Process one input and write its results; returns what `--json` prints for it."""
         if self.job.kind(item) == "video":
+            assert self.video is not None, "a job of images only takes no video"
             return self.video.run(item, frames_done)
         return self.image.run(item)
 

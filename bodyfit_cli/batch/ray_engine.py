@@ -72,6 +72,9 @@ class RayEngine:
     gpus_per_worker: float | None = None
     debug: bool = False
 
+    def start(self) -> None:
+        """Nothing loads in the driver: each worker loads its models when the cluster starts it (in `__call__`)."""
+
     def __call__(self, items: list[InputItem], progress: Progress) -> Iterator[Outcome]:
         """The outcomes of `items`, in the order they finish (`progress` is advanced by the caller)."""
         if not items:  # everything was done already: no cluster needed

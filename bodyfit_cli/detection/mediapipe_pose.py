@@ -6,6 +6,12 @@ misses people beside a first one. So each person found is painted out of a worki
 image with their segmentation mask and the image searched again; then the same is done in two
 halves of the image, where people too small at full-image scale are found.
 
+A large photo is searched in a copy shrunk to `DETECT_MAX_SIDE` pixels on its longer side: MediaPipe
+finds people on a 224-pixel view of each window and places their landmarks on a 256-pixel crop, so more
+pixels give it nothing, and full-size work (painting people out, full-size masks) would take minutes and
+gigabytes on a 12000x8000 photo. People come back in the photo's own pixels; masks stay at the copy's
+resolution (`PersonKeypoints.mask_scale`).
+
 For video, `track` follows one person from frame to frame with the solution's tracking mode (the
 landmark model on the region the last frame's landmarks give; the person detector runs only when
 the person is lost), and `find_in` looks for someone inside a box.
@@ -13,8 +19,12 @@ the person is lost), and `find_in` looks for someone inside a box.
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import sys
+import types
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
@@ -36,6 +46,10 @@ _OUTSIDE_MARGIN = 0.1
 _MASK_GROW = 0.08
 # A detection whose bbox lies this much inside an earlier one is the same person again.
 _SAME_PERSON_OVERLAP = 0.6
+# The longest side, in pixels, of the copy of a photo that people are searched in (see the module's
+# docstring): larger photos are shrunk to it first. The search's windows (60% of the longer side) stay
+# well above what MediaPipe's person detector (224 pixels) and landmark model (256) see.
+DETECT_MAX_SIDE = 1920
 
 _Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels
 
@@ -62,7 +76,7 @@ class MediaPipeDetector:
         self._landmarker: Any = None
         self._pose: Any = None
         self._tracker: Any = None
-        import mediapipe as mp  # slow to import: only when a detector is wanted
+        mp = import_mediapipe()  # slow to import: only when a detector is wanted
 
         if pose_model is None:
             self._pose = mp.solutions.pose.Pose(
@@ -84,11 +98,12 @@ class MediaPipeDetector:
         self._mp = mp
 
     def detect(self, image_rgb: np.ndarray) -> list[PersonKeypoints]:
-        """Everyone found in an (H, W, 3) uint8 RGB image, at most `max_people`."""
+        """Everyone found in an (H, W, 3) uint8 RGB image, at most `max_people`, in its pixels (searched in a
+        copy at most `DETECT_MAX_SIDE` pixels long)."""
         if image_rgb.dtype != np.uint8 or image_rgb.ndim != 3 or image_rgb.shape[2] != 3:
             raise ValueError(f"expected an (H, W, 3) uint8 image, got {image_rgb.shape}")
-        height, width = image_rgb.shape[:2]
-        work = image_rgb.copy()
+        work, scale = _detection_copy(image_rgb, DETECT_MAX_SIDE)  # painted in: a copy either way
+        height, width = work.shape[:2]
         people: list[PersonKeypoints] = []
         for window in _windows(width, height):
             while len(people) < self.max_people:
@@ -102,7 +117,7 @@ class MediaPipeDetector:
                         added = True
                 if not added:
                     break
-        return people
+        return [_scaled(person, scale) for person in people]
 
     @property
     def can_track(self) -> bool:
@@ -178,6 +193,98 @@ class MediaPipeDetector:
             return []
         world = result.pose_world_landmarks.landmark if result.pose_world_landmarks else None
         return [_to_person(result.pose_landmarks.landmark, result.segmentation_mask, window, size, world)]
+
+
+def import_mediapipe() -> Any:
+    """`import mediapipe`, without running the modules of its drawing helpers and its tasks API at import.
+
+    mediapipe's package imports all of its solutions, their drawing helpers (which import matplotlib's
+    pyplot) and the tasks API (audio, text, vision): most of a second before the first person is found, for
+    code the pose solution does not use. Those modules are put in place first as deferred modules, whose
+    code runs on first use of one of their attributes: `mp.tasks.vision` (a `.task` pose model) and
+    `mp.solutions.drawing_utils` work as before. Where mediapipe is laid out otherwise, or already
+    imported, this is a plain import.
+    """
+    if "mediapipe" not in sys.modules:
+        spec = importlib.util.find_spec("mediapipe")  # finds the package without running it
+        if spec is not None and spec.submodule_search_locations:
+            root = Path(next(iter(spec.submodule_search_locations)))
+            for name in _DEFERRED_MEDIAPIPE:
+                file = root.joinpath(*name.split(".")[1:])
+                _put_deferred_module(name, file / "__init__.py" if file.is_dir() else file.with_suffix(".py"))
+    import mediapipe as mp
+
+    for name in _DEFERRED_MEDIAPIPE:
+        _bind_to_package(name)
+    return mp
+
+
+# What `import_mediapipe` defers: the solutions' drawing helpers (matplotlib) and the tasks API (its package
+# too: a module found in sys.modules is returned without importing its package first).
+_DEFERRED_MEDIAPIPE = (
+    "mediapipe.python.solutions.drawing_utils",
+    "mediapipe.python.solutions.drawing_styles",
+    "mediapipe.tasks",
+    "mediapipe.tasks.python",
+)
+
+
+def _bind_to_package(name: str) -> None:
+    """Make module `name` an attribute of its package, as importing it does (finding it in sys.modules does not)."""
+    package, _, attr = name.rpartition(".")
+    if name in sys.modules and package in sys.modules and attr not in vars(sys.modules[package]):
+        setattr(sys.modules[package], attr, sys.modules[name])
+
+
+class _DeferredModule(types.ModuleType):
+    """A module whose code runs on first use of an attribute it does not have yet. Unlike importlib's
+    LazyLoader, being imported again (the import system reads `__spec__`) is not a use."""
+
+    def __getattr__(self, attr: str) -> Any:  # only called for attributes the module lacks
+        if attr == "__path__":  # the import system's question "is it a package?"; a package has one already
+            raise AttributeError(attr)
+        self.__class__ = types.ModuleType
+        self.__spec__.loader.exec_module(self)
+        return getattr(self, attr)
+
+
+def _put_deferred_module(name: str, file: Path) -> None:
+    """Put a `_DeferredModule` for the module (or package, for an `__init__.py`) at `file` in sys.modules."""
+    if name in sys.modules or not file.is_file():
+        return
+    package_dir = [str(file.parent)] if file.name == "__init__.py" else None
+    spec = importlib.util.spec_from_file_location(name, file, submodule_search_locations=package_dir)
+    if spec is None or spec.loader is None:
+        return
+    module = importlib.util.module_from_spec(spec)
+    module.__class__ = _DeferredModule
+    sys.modules[name] = module
+    _bind_to_package(name)
+
+
+def _detection_copy(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """A copy of `image` to search, shrunk (area-averaged) to at most `max_side` pixels on its longer side,
+    and the image's pixels per copy pixel (1.0: a full-size copy).
+
+    The shrink is by one exact factor for both axes (OpenCV's `fx`, `fy`), so a point of the copy is at
+    `scale` times its coordinates in the image, whatever the rounding of the copy's size.
+    """
+    height, width = image.shape[:2]
+    if max(height, width) <= max_side:
+        return image.copy(), 1.0
+    factor = max_side / max(height, width)
+    return cv2.resize(image, (0, 0), fx=factor, fy=factor, interpolation=cv2.INTER_AREA), 1.0 / factor
+
+
+def _scaled(person: PersonKeypoints, scale: float) -> PersonKeypoints:
+    """A person found in a copy shrunk by `scale`, in the image's pixels; the 3D points are scale-free, and
+    the mask stays at the copy's resolution (its `mask_scale` grows by `scale`)."""
+    if scale == 1.0:
+        return person
+    keypoints = person.keypoints.copy()
+    keypoints[:, :2] *= scale
+    bbox = (person.bbox[0] * scale, person.bbox[1] * scale, person.bbox[2] * scale, person.bbox[3] * scale)
+    return replace(person, keypoints=keypoints, bbox=bbox, mask_scale=person.mask_scale * scale)
 
 
 def _windows(width: int, height: int) -> list[_Box]:

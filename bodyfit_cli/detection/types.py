@@ -17,10 +17,16 @@ class PersonKeypoints:
         confidence in [0, 1]; a keypoint the detector did not give has confidence 0.
     bbox: [x0, y0, x1, y1] in pixels.
     score: detection confidence in [0, 1].
-    mask: optional (H, W) float32 person segmentation in [0, 1], full-image size.
+    mask: optional float32 person segmentation in [0, 1] over the whole image, at the resolution detection
+        ran at: (H, W) for most photos, smaller for large ones (MediaPipe runs on a copy whose longer side
+        is at most `mediapipe_pose.DETECT_MAX_SIDE` pixels, and a full-size mask of a 12000x8000 photo
+        would take 384 MB per person). Mask pixel (i, j) covers the image's pixels from (j, i) * mask_scale
+        to (j + 1, i + 1) * mask_scale; `detection.masks.crop_mask(mask, center / mask_scale, side /
+        mask_scale)` samples it over a window given in image pixels.
     points3d: optional (K, 3) float array, the detector's own 3D keypoints (MediaPipe's world landmarks):
         metres, centred between the hips, axes as the image's (x right, y down, z away from the camera);
-        their confidence is the 2D keypoints'.
+        their confidence is the 2D keypoints'. Scale-free: they do not change with the image's size.
+    mask_scale: the image's pixels per mask pixel (1: the mask is full-image size).
     """
 
     keypoints: np.ndarray
@@ -28,8 +34,11 @@ class PersonKeypoints:
     score: float
     mask: np.ndarray | None = None
     points3d: np.ndarray | None = None
+    mask_scale: float = 1.0
 
     def __post_init__(self) -> None:
+        if not self.mask_scale > 0:
+            raise ValueError(f"mask_scale must be positive, got {self.mask_scale}")
         if self.keypoints.shape != (NUM_KEYPOINTS, 3):
             raise ValueError(f"keypoints must be ({NUM_KEYPOINTS}, 3), got {self.keypoints.shape}")
         if self.points3d is not None and self.points3d.shape != (NUM_KEYPOINTS, 3):

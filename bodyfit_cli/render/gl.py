@@ -14,7 +14,6 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-import trimesh
 
 from bodyfit_cli.render.scene import AMBIENT, GAMMA, LIGHTS, NEAR, Camera, MeshToDraw
 
@@ -135,6 +134,8 @@ def _import_pyrender() -> ModuleType:
 
 def _empty_scene(pyrender: ModuleType) -> tuple[Any, Any]:
     """A scene with the shared lights and a camera to set per call, and that camera."""
+    import trimesh  # pyrender's own dependency: imported with it, not with this module (the software renderer)
+
     scene = pyrender.Scene(bg_color=(0.0, 0.0, 0.0, 0.0), ambient_light=(AMBIENT, AMBIENT, AMBIENT))
     camera = pyrender.IntrinsicsCamera(1.0, 1.0, 0.0, 0.0, znear=NEAR, zfar=2 * NEAR)
     scene.add(camera)

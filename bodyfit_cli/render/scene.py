@@ -44,6 +44,13 @@ class Camera:
         z = points[:, 2:3]
         return points[:, :2] / z * np.asarray(self.focal) + np.asarray(self.center)
 
+    def shrunk(self, factor: float, width: int, height: int) -> Camera:
+        """The camera of a copy of its image resized by `factor` on both axes (OpenCV's fx = fy = factor),
+        width x height pixels: pixel centres are integers, so a point at u is at (u + 0.5) * factor - 0.5."""
+        (fx, fy), (cx, cy) = self.focal, self.center
+        center = ((cx + 0.5) * factor - 0.5, (cy + 0.5) * factor - 0.5)
+        return Camera((fx * factor, fy * factor), center, width, height)
+
 
 @dataclass
 class MeshToDraw:

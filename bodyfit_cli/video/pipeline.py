@@ -31,11 +31,11 @@ from bodyfit_cli.io.atomic import atomic_dir, atomic_path
 from bodyfit_cli.io.inputs import InputItem
 from bodyfit_cli.io.table import RowTable
 from bodyfit_cli.io.video import Frame, FrameRange, VideoReader, VideoWriter
+from bodyfit_cli.options import clip_outputs, clip_result_path, read_summary  # noqa: F401 (also imported from here)
 from bodyfit_cli.pipeline import (
     NAME_ARRAYS,
     Fitted,
     ImagePipeline,
-    Options,
     empty_arrays,
     person_arrays,
     person_records,
@@ -111,23 +111,6 @@ def track_settled(
         rotations = torch.stack([fit.rotations(r, time_s) for fit, r in zip(fits, rotations)])
         orient, body_pose = rotations[:, 0], rotations[:, 1:]
     return with_betas(model, BodyParams(orient, body_pose, params.betas, params.transl), betas)
-
-
-def clip_result_path(opts: Options, item: InputItem) -> Path:
-    """`<out>/<folder under its argument>/<stem>.jsonl`, renamed into place last: it marks the clip as done."""
-    return opts.out / item.rel.parent / f"{item.path.stem}.jsonl"
-
-
-def clip_outputs(opts: Options, mesh_every: int, item: InputItem) -> dict[str, str | None]:
-    """Where a clip's results go (None: not asked for); no models needed, so a driver can read finished clips."""
-    final = clip_result_path(opts, item)
-    stem = item.path.stem
-    return {
-        "jsonl": str(final),
-        "npz": str(final.with_suffix(".npz")),
-        "overlay": str(final.with_name(f"{stem}_overlay.mp4")) if opts.render else None,
-        "meshes": str(final.with_name(f"{stem}_meshes")) if mesh_every else None,
-    }
 
 
 class VideoPipeline:
@@ -300,19 +283,3 @@ class VideoPipeline:
         ids = {"frame": np.dtype(np.int64), "time_s": np.dtype(np.float64), "track_id": np.dtype(np.int64),
                "reprojection_error_px": np.dtype(np.float32)}  # fmt: skip
         return {**{k: ((), d) for k, d in ids.items()}, **kinds}
-
-
-def read_summary(item: InputItem, outputs: dict[str, str | None]) -> dict:
-    """The `--json` summary of a clip finished earlier, read back from its .jsonl (line by line)."""
-    frames = 0
-    per_track: Counter[int] = Counter()
-    with open(outputs["jsonl"] or "", encoding="utf-8") as f:
-        for line in f:
-            frames += 1
-            per_track.update(p["track_id"] for p in json.loads(line)["people"])
-    present = {k: v if v is not None and Path(v).exists() else None for k, v in outputs.items()}
-    return {
-        "input": str(item.path), "frames": frames,
-        "tracks": [{"track_id": k, "frames": v} for k, v in sorted(per_track.items())],
-        "outputs": present, "skipped": True,
-    }  # fmt: skip
