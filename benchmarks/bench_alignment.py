@@ -37,7 +37,9 @@ DEFAULT_PAIRS = [
     ("coco_000000040083.jpg", "coco_keypoints.json"),
     ("lsp_im1010.jpg", "lsp_im1010_openpose.json"),
 ]
-MATCH = 0.15  # a detection matches a reference person when their median keypoint distance is below this share of its height
+MATCH = (
+    0.15  # a detection matches a reference person when their median keypoint distance is below this share of its height
+)
 
 
 def height(points: np.ndarray) -> float:
@@ -67,14 +69,19 @@ def errors(points: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--pair", action="append", default=None, help="IMAGE=KEYPOINTS.json (repeat); default: the shared media")
+    ap.add_argument(
+        "--pair", action="append", default=None, help="IMAGE=KEYPOINTS.json (repeat); default: the shared media"
+    )
     ap.add_argument("--method", default="smplify,lgd,hund")
     ap.add_argument("--init", default="auto")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    pairs = [tuple(map(Path, p.split("=", 1))) for p in args.pair] if args.pair else [
-        (MEDIA / a, MEDIA / b) for a, b in DEFAULT_PAIRS]  # fmt: skip
+    pairs = (
+        [tuple(map(Path, p.split("=", 1))) for p in args.pair]
+        if args.pair
+        else [(MEDIA / a, MEDIA / b) for a, b in DEFAULT_PAIRS]
+    )
     methods = args.method.split(",")
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,11 +98,17 @@ def main() -> None:
                 if ref is None:
                     print(f"{image_path.name} person {i}: no reference person there, skipped")
                     continue
-                row = {"image": image_path.name, "person": i, "reference": ref_path.name,
-                       "detector": errors(person.keypoints[:, :2], ref.keypoints)}  # fmt: skip
+                row = {
+                    "image": image_path.name,
+                    "person": i,
+                    "reference": ref_path.name,
+                    "detector": errors(person.keypoints[:, :2], ref.keypoints),
+                }
                 for m, fitted in fits.items():
                     assert fitted is not None
-                    uv = project(fitted.body.keypoints[i : i + 1], fitted.obs.focal[i : i + 1], fitted.obs.center[i : i + 1])
+                    uv = project(
+                        fitted.body.keypoints[i : i + 1], fitted.obs.focal[i : i + 1], fitted.obs.center[i : i + 1]
+                    )
                     row[m] = errors(uv[0].numpy(), ref.keypoints)
                 rows.append(row)
     if not rows:

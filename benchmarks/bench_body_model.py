@@ -31,11 +31,17 @@ def random_smpl_sized(seed: int = 0) -> BodyModelData:
     j_reg /= j_reg.sum(1, keepdims=True)
     ids = rng.integers(0, n_v, (NUM_KEYPOINTS, 8))
     return BodyModelData(
-        name="random-smpl-sized", v_template=rng.normal(size=(n_v, 3)), shapedirs=rng.normal(size=(n_v, 3, 10)) * 0.01,
-        J_regressor=j_reg, weights=weights, parents=np.array(SMPL_PARENTS), faces=rng.integers(0, n_v, (13776, 3)),
-        landmark_ids=ids, landmark_weights=np.full((NUM_KEYPOINTS, 8), 1 / 8),
+        name="random-smpl-sized",
+        v_template=rng.normal(size=(n_v, 3)),
+        shapedirs=rng.normal(size=(n_v, 3, 10)) * 0.01,
+        J_regressor=j_reg,
+        weights=weights,
+        parents=np.array(SMPL_PARENTS),
+        faces=rng.integers(0, n_v, (13776, 3)),
+        landmark_ids=ids,
+        landmark_weights=np.full((NUM_KEYPOINTS, 8), 1 / 8),
         posedirs=rng.normal(size=(207, n_v * 3)) * 1e-3,
-    )  # fmt: skip
+    )
 
 
 def time_forward(model: BodyModel, batch: int, vertices: bool, repeats: int) -> float:
@@ -54,7 +60,10 @@ def time_forward(model: BodyModel, batch: int, vertices: bool, repeats: int) -> 
 
 def main() -> None:
     torch.manual_seed(0)
-    models = {"default (13718 v)": BodyModel(load_body_model("default")), "SMPL-sized (6890 v)": BodyModel(random_smpl_sized())}
+    models = {
+        "default (13718 v)": BodyModel(load_body_model("default")),
+        "SMPL-sized (6890 v)": BodyModel(random_smpl_sized()),
+    }
     print(f"CPU: {platform.processor() or platform.machine()}, torch threads: {torch.get_num_threads()}")
     print(f"{'model':22s} {'batch':>5s} {'mesh ms':>9s} {'keypoints ms':>13s}")
     for name, model in models.items():

@@ -40,7 +40,9 @@ def held_out_rows(cmu: list[Path], hdm05: Path | None) -> dict[str, dict[str, li
     for root in cmu:
         for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in SUFFIXES):
             if cmu_subject(path) in HELD_OUT_SUBJECTS:
-                groups.setdefault("CMU held-out subjects", {}).setdefault(f"subject {cmu_subject(path)}", []).append(path)
+                groups.setdefault("CMU held-out subjects", {}).setdefault(f"subject {cmu_subject(path)}", []).append(
+                    path
+                )
     if hdm05 is not None:
         for path in sorted(hdm05.rglob("*.amc")):
             groups.setdefault("HDM05 (bd, bk)", {}).setdefault(path.stem.split("_")[2], []).append(path)
@@ -80,8 +82,16 @@ def main() -> None:
     for name in methods:
         backend = make_backend(name, model)
         runs[name] = (backend, make_init(args.init, model, backend))
-    report: dict = {"n_per_row": args.n, "seed": args.seed, "init": args.init, "fps": args.fps, "device": "cpu",
-                    "machine": platform.machine(), "torch_threads": 1, "groups": {}}  # fmt: skip
+    report: dict = {
+        "n_per_row": args.n,
+        "seed": args.seed,
+        "init": args.init,
+        "fps": args.fps,
+        "device": "cpu",
+        "machine": platform.machine(),
+        "torch_threads": 1,
+        "groups": {},
+    }
     for group, rows in held_out_rows(cmu, args.hdm05).items():
         poses = {row: retargeted(f"{group} {row}", clips, model, args.fps, args.cache) for row, clips in rows.items()}
         points = torch.cat([pick_poses(p, args.n, args.seed) for p in poses.values()])
@@ -101,7 +111,9 @@ def print_group(group: str, table: dict[str, dict[str, dict[str, float]]], metho
     print(f"\n{group}: PA-MPJPE mm (MPJPE mm), median ms per person")
     print(f"{'':28s}" + "".join(f"{m:>22s}" for m in methods))
     for row, results in table.items():
-        cells = (f"{r['pa_mpjpe_mm']:6.1f} ({r['mpjpe_mm']:5.1f}) {r['median_ms']:6.1f}" for r in map(results.get, methods))
+        cells = (
+            f"{r['pa_mpjpe_mm']:6.1f} ({r['mpjpe_mm']:5.1f}) {r['median_ms']:6.1f}" for r in map(results.get, methods)
+        )
         print(f"{row:28s}" + "".join(f"{c:>22s}" for c in cells))
 
 

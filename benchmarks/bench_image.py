@@ -32,8 +32,12 @@ def synthetic_observations(model, batch: int, seed: int = 0) -> Observations:
     """Projected keypoints of random plausible poses, 2 px noise, 1280x960 camera."""
     g = torch.Generator().manual_seed(seed)
     pose = relaxed_pose(batch, torch.device("cpu"), torch.float32) + 0.2 * torch.randn(batch, 23, 3, generator=g)
-    orient = torch.tensor(FACING_CAMERA).expand(batch, 3) + torch.tensor([0.0, 1.0, 0.0]) * torch.randn(batch, 1, generator=g)
-    transl = torch.stack([0.3 * torch.randn(batch, generator=g), torch.zeros(batch), 3 + torch.rand(batch, generator=g)], 1)
+    orient = torch.tensor(FACING_CAMERA).expand(batch, 3) + torch.tensor([0.0, 1.0, 0.0]) * torch.randn(
+        batch, 1, generator=g
+    )
+    transl = torch.stack(
+        [0.3 * torch.randn(batch, generator=g), torch.zeros(batch), 3 + torch.rand(batch, generator=g)], 1
+    )
     body = model(axis_angle_to_matrix(orient), axis_angle_to_matrix(pose), torch.randn(batch, 10, generator=g), transl)
     focal = torch.full((batch, 2), math.hypot(1280, 960))
     center = torch.tensor([[640.0, 480.0]]).expand(batch, 2)

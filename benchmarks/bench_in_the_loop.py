@@ -92,18 +92,23 @@ def main() -> None:
     given = dataclasses.replace(
         obs, masks=None if args.no_masks else obs.masks, points3d=None if args.no_points3d else obs.points3d
     )
-    print(f"{len(rows)} held-out people from {args.detections}, {int(good.sum())} with a good detection; "
-          f"the detector's keypoints are {detector_2d:.1f} px from the true ones")
+    print(
+        f"{len(rows)} held-out people from {args.detections}, {int(good.sum())} with a good detection; "
+        f"the detector's keypoints are {detector_2d:.1f} px from the true ones"
+    )
     results: dict[str, dict] = {}
     if obs.points3d is not None:
         errors = score(obs.points3d, truth, obs)
         results["mediapipe world landmarks"] = {
-            "pa_mpjpe_mm": float(errors["pa_mpjpe_mm"].mean()), "mpjpe_mm": float(errors["mpjpe_mm"].mean()),
+            "pa_mpjpe_mm": float(errors["pa_mpjpe_mm"].mean()),
+            "mpjpe_mm": float(errors["mpjpe_mm"].mean()),
             "pa_mpjpe_mm_good_detections": float(errors["pa_mpjpe_mm"][good].mean()),
-        }  # fmt: skip
+        }
         r = results["mediapipe world landmarks"]
-        print(f"{'mediapipe world landmarks':22s} PA-MPJPE {r['pa_mpjpe_mm']:6.1f} mm (good detections "
-              f"{r['pa_mpjpe_mm_good_detections']:6.1f}), MPJPE {r['mpjpe_mm']:6.1f} mm")
+        print(
+            f"{'mediapipe world landmarks':22s} PA-MPJPE {r['pa_mpjpe_mm']:6.1f} mm (good detections "
+            f"{r['pa_mpjpe_mm_good_detections']:6.1f}), MPJPE {r['mpjpe_mm']:6.1f} mm"
+        )
     for init_name in args.init.split(","):
         init = make_init(init_name, model)
         for method in args.method.split(","):
@@ -122,18 +127,31 @@ def main() -> None:
             true_2d = (project(keypoints, obs.focal, obs.center) - true_uv).norm(dim=-1).mean()
             key = f"{init_name}+{method}" if method != "regressor" else f"{init_name} alone"
             results[key] = {
-                "pa_mpjpe_mm": float(errors["pa_mpjpe_mm"].mean()), "mpjpe_mm": float(errors["mpjpe_mm"].mean()),
-                "reproj_px": float(errors["reproj_px"].mean()), "true_2d_px": float(true_2d),
-                "pa_mpjpe_mm_good_detections": float(errors["pa_mpjpe_mm"][good].mean()), "mask_iou": iou,
+                "pa_mpjpe_mm": float(errors["pa_mpjpe_mm"].mean()),
+                "mpjpe_mm": float(errors["mpjpe_mm"].mean()),
+                "reproj_px": float(errors["reproj_px"].mean()),
+                "true_2d_px": float(true_2d),
+                "pa_mpjpe_mm_good_detections": float(errors["pa_mpjpe_mm"][good].mean()),
+                "mask_iou": iou,
                 "ms_per_person": 1000 * seconds / len(rows),
-            }  # fmt: skip
+            }
             r = results[key]
-            print(f"{key:22s} PA-MPJPE {r['pa_mpjpe_mm']:6.1f} mm (good detections {r['pa_mpjpe_mm_good_detections']:6.1f}), "
-                  f"MPJPE {r['mpjpe_mm']:6.1f} mm, 2D {r['reproj_px']:4.1f} px to detections, {r['true_2d_px']:4.1f} to truth, "
-                  f"mask IoU {r['mask_iou']:.3f}, {r['ms_per_person']:6.1f} ms/person")  # fmt: skip
+            print(
+                f"{key:22s} PA-MPJPE {r['pa_mpjpe_mm']:6.1f} mm (good detections {r['pa_mpjpe_mm_good_detections']:6.1f}), "
+                f"MPJPE {r['mpjpe_mm']:6.1f} mm, 2D {r['reproj_px']:4.1f} px to detections, {r['true_2d_px']:4.1f} to truth, "
+                f"mask IoU {r['mask_iou']:.3f}, {r['ms_per_person']:6.1f} ms/person"
+            )
     if args.json:
-        write_json_atomic(args.json, {"detections": str(args.detections), "people": len(rows),
-                                      "good_detections": int(good.sum()), "detector_true_2d_px": detector_2d, "results": results})  # fmt: skip
+        write_json_atomic(
+            args.json,
+            {
+                "detections": str(args.detections),
+                "people": len(rows),
+                "good_detections": int(good.sum()),
+                "detector_true_2d_px": detector_2d,
+                "results": results,
+            },
+        )
 
 
 if __name__ == "__main__":

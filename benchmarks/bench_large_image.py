@@ -111,28 +111,43 @@ def main() -> None:
         photo = Path(tmp) / f"large_{width}x{height}.jpg"
         t = time.perf_counter()
         factor = make_photo(sample, width, height, photo)
-        print(f"photo: {photo.name} ({photo.stat().st_size / 2**20:.1f} MB JPEG, {width * height * 3 / 2**20:.0f} MB "
-              f"as RGB), {sample.name} upscaled {factor:.2f}x, made in {time.perf_counter() - t:.1f} s")  # fmt: skip
-        run = subprocess.run([sys.executable, "-c", CHILD, str(photo), str(factor)], cwd=tmp,
-                             capture_output=True, text=True, timeout=3600)  # fmt: skip
+        print(
+            f"photo: {photo.name} ({photo.stat().st_size / 2**20:.1f} MB JPEG, {width * height * 3 / 2**20:.0f} MB "
+            f"as RGB), {sample.name} upscaled {factor:.2f}x, made in {time.perf_counter() - t:.1f} s"
+        )
+        run = subprocess.run(
+            [sys.executable, "-c", CHILD, str(photo), str(factor)],
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
         if run.returncode:
             sys.exit(f"bench_large_image: the detection run failed:\n{run.stderr}")
         d = json.loads(run.stdout.splitlines()[-1])
-        print(f"detect: {d['detect_s']:.2f} s for {d['people']} person(s); read {d['read_s']:.2f} s, detector start "
-              f"{d['detector_start_s']:.2f} s")  # fmt: skip
-        print(f"memory: {d['rss_before_mb']:.0f} MB before detecting (the photo and the libraries), "
-              f"peak {d['peak_mb']:.0f} MB while detecting (+{d['peak_mb'] - d['rss_before_mb']:.0f} MB)")  # fmt: skip
+        print(
+            f"detect: {d['detect_s']:.2f} s for {d['people']} person(s); read {d['read_s']:.2f} s, detector start "
+            f"{d['detector_start_s']:.2f} s"
+        )
+        print(
+            f"memory: {d['rss_before_mb']:.0f} MB before detecting (the photo and the libraries), "
+            f"peak {d['peak_mb']:.0f} MB while detecting (+{d['peak_mb'] - d['rss_before_mb']:.0f} MB)"
+        )
         if d["people"]:
             median, worst = d["limb_error_px"]
-            print(f"person: limb keypoints / {factor:.2f} are {median:.1f} px (median), {worst:.1f} px (worst) from "
-                  f"those found at the sample's scale; mask {d['mask_shape']} ({d['mask_mb']:.1f} MB)")  # fmt: skip
+            print(
+                f"person: limb keypoints / {factor:.2f} are {median:.1f} px (median), {worst:.1f} px (worst) from "
+                f"those found at the sample's scale; mask {d['mask_shape']} ({d['mask_mb']:.1f} MB)"
+            )
         if args.cli:
             out = Path(tmp) / "out"
             cmd = [sys.executable, "-m", "bodyfit_cli", "image", str(photo), "--method", "lgd", "--out", str(out)]
             seconds, peak, status = peak_of(cmd, Path(tmp))
             result = json.loads((out / f"{photo.stem}.json").read_text()) if status == 0 else {}
-            print(f"bodyfit image (lgd, with overlay): {seconds:.1f} s, peak {peak:.0f} MB, exit {status}; "
-                  f"timing_ms {result.get('timing_ms')}")  # fmt: skip
+            print(
+                f"bodyfit image (lgd, with overlay): {seconds:.1f} s, peak {peak:.0f} MB, exit {status}; "
+                f"timing_ms {result.get('timing_ms')}"
+            )
 
 
 if __name__ == "__main__":

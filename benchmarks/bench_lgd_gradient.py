@@ -53,12 +53,17 @@ def main() -> None:
             closed = lgd.reprojection_gradient(model, x, obs, box)
             reference = lgd.reprojection_gradient(model, x, obs, box, closed_form=False)
             error = float((closed - reference).abs().max() / reference.abs().max())
-            ms = alternate({
-                "autograd": lambda: lgd.reprojection_gradient(model, x, obs, box, closed_form=False),
-                "closed form": lambda: lgd.reprojection_gradient(model, x, obs, box),
-            }, args.repeats if batch == 1 else max(args.repeats // 10, 3))  # fmt: skip
-            print(f"gradient, batch {batch:3d}: autograd {ms['autograd']:.2f} ms, closed form {ms['closed form']:.2f} ms "
-                  f"({ms['autograd'] / ms['closed form']:.2f}x); largest difference {error:.1e} of the gradient's size")  # fmt: skip
+            ms = alternate(
+                {
+                    "autograd": lambda: lgd.reprojection_gradient(model, x, obs, box, closed_form=False),
+                    "closed form": lambda: lgd.reprojection_gradient(model, x, obs, box),
+                },
+                args.repeats if batch == 1 else max(args.repeats // 10, 3),
+            )
+            print(
+                f"gradient, batch {batch:3d}: autograd {ms['autograd']:.2f} ms, closed form {ms['closed form']:.2f} ms "
+                f"({ms['autograd'] / ms['closed form']:.2f}x); largest difference {error:.1e} of the gradient's size"
+            )
 
 
 if __name__ == "__main__":

@@ -53,7 +53,9 @@ def main() -> None:
             errors.append(err)
             print(f"{truth_file.stem:16s} PA-MPJPE {err:6.1f} mm, reprojection {float(reproj[best]):5.1f} px")
     prior = f", prior {args.prior}" if args.method == "smplify" else ""
-    print(f"mean over {len(errors)} people: {np.mean(errors):.1f} mm ({args.method}, init {pipe.initialiser.name}{prior})")
+    print(
+        f"mean over {len(errors)} people: {np.mean(errors):.1f} mm ({args.method}, init {pipe.initialiser.name}{prior})"
+    )
 
 
 if __name__ == "__main__":

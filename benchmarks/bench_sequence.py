@@ -55,14 +55,21 @@ def sequences(
         for c in range(cameras):
             azimuth = 360.0 * c / cameras
             config = ProjectionConfig(
-                azimuth_deg=(azimuth, azimuth), elevation_deg=(15.0, 15.0), fov_deg=(45.0, 45.0), fill=(0.7, 0.7),
-                offset=0.0, truncation=0.0, **(dict(noise_px=0.0, outlier_rate=0.0, dropout=0.0) if clean else {}),
-            )  # fmt: skip
+                azimuth_deg=(azimuth, azimuth),
+                elevation_deg=(15.0, 15.0),
+                fov_deg=(45.0, 45.0),
+                fill=(0.7, 0.7),
+                offset=0.0,
+                truncation=0.0,
+                **(dict(noise_px=0.0, outlier_rate=0.0, dropout=0.0) if clean else {}),
+            )
             views = random_views(points, poses.names, config, seed=seed + 1000 * c + len(obs_per_seq))
             obs_per_seq.append(views.observations)
             truth_per_seq.append(views.keypoints3d)
     frames_obs = [
-        Observations(*(torch.stack([getattr(o, f)[t] for o in obs_per_seq]) for f in ("keypoints", "focal", "center", "scale")))
+        Observations(
+            *(torch.stack([getattr(o, f)[t] for o in obs_per_seq]) for f in ("keypoints", "focal", "center", "scale"))
+        )
         for t in range(frames)
     ]
     return frames_obs, torch.stack(truth_per_seq, 1)
@@ -93,7 +100,9 @@ def acceleration_error_mm(pred: torch.Tensor, truth: torch.Tensor) -> float:
     return float((accel(pred) - accel(truth)).norm(dim=-1).mean() * 1000)
 
 
-def run(mode: str, backend: Backend, init: Initialiser, model: BodyModel, frames: list[Observations], fps: float = 30.0) -> torch.Tensor:
+def run(
+    mode: str, backend: Backend, init: Initialiser, model: BodyModel, frames: list[Observations], fps: float = 30.0
+) -> torch.Tensor:
     """Every sequence fitted frame by frame in one of the module docstring's modes; (T, S, K, 3) keypoints."""
     fits = [TrackFit() for _ in range(frames[0].batch_size)]
     preds, last = [], None
@@ -129,8 +138,10 @@ def main() -> None:
     frames, truth = sequences(model, args.trials.split(","), args.frames, args.cameras, args.seed, args.clean)
     if args.smooth_keypoints:
         frames = smooth_keypoints(frames)
-    print(f"machine: {platform.machine()}, CPU, 1 torch thread; {args.trials}, {args.frames} frames at 30 fps, "
-          f"{args.cameras} cameras each ({truth.shape[1]} sequences), keypoints {'smoothed' if args.smooth_keypoints else 'as detected'}{', clean' if args.clean else ''}")  # fmt: skip
+    print(
+        f"machine: {platform.machine()}, CPU, 1 torch thread; {args.trials}, {args.frames} frames at 30 fps, "
+        f"{args.cameras} cameras each ({truth.shape[1]} sequences), keypoints {'smoothed' if args.smooth_keypoints else 'as detected'}{', clean' if args.clean else ''}"
+    )
     print(f"{'method':8s} {'start':6s} {'PA-MPJPE':>9s} {'accel':>7s}")
     for name in args.method.split(","):
         backend = make_backend(name, model)

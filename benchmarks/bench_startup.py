@@ -29,8 +29,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def command(image: Path, method: str, out: Path, importtime: bool = False) -> list[str]:
-    return [sys.executable, *(["-X", "importtime"] if importtime else []), "-m", "bodyfit_cli", "image",
-            str(image), "--method", method, "--no-render", "--out", str(out)]  # fmt: skip
+    return [
+        sys.executable,
+        *(["-X", "importtime"] if importtime else []),
+        "-m",
+        "bodyfit_cli",
+        "image",
+        str(image),
+        "--method",
+        method,
+        "--no-render",
+        "--out",
+        str(out),
+    ]
 
 
 def environment(source: Path | None, importtime: bool = False) -> dict[str, str]:
@@ -76,19 +87,25 @@ def main() -> None:
     args = ap.parse_args()
     env = environment(args.source and args.source.resolve())
     image = args.image.resolve()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; "
-          f"python {platform.python_version()}; bodyfit_cli from {args.source or 'the installed package'}")  # fmt: skip
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; "
+        f"python {platform.python_version()}; bodyfit_cli from {args.source or 'the installed package'}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         first, again = [], []
         for i in range(args.runs):
             out = Path(tmp) / f"out{i}"  # fresh: the photo is fitted
             first.append(timed(command(image, args.method, out), env, Path(tmp))[0])
             again.append(timed(command(image, args.method, out), env, Path(tmp))[0])  # done: skipped
-        print(f"first result ({args.image.name}, --method {args.method} --no-render, fresh --out): median "
-              f"{statistics.median(first):.2f} s over {args.runs} runs (min {min(first):.2f}, "
-              f"max {max(first):.2f})")  # fmt: skip
-        print(f"nothing to do (same --out again): median {statistics.median(again):.2f} s "
-              f"(min {min(again):.2f}, max {max(again):.2f})")  # fmt: skip
+        print(
+            f"first result ({args.image.name}, --method {args.method} --no-render, fresh --out): median "
+            f"{statistics.median(first):.2f} s over {args.runs} runs (min {min(first):.2f}, "
+            f"max {max(first):.2f})"
+        )
+        print(
+            f"nothing to do (same --out again): median {statistics.median(again):.2f} s "
+            f"(min {min(again):.2f}, max {max(again):.2f})"
+        )
         if args.importtime:
             env = environment(args.source and args.source.resolve(), importtime=True)
             out = Path(tmp) / "importtime"
@@ -96,8 +113,10 @@ def main() -> None:
                 seconds, stderr = timed(command(image, args.method, out, importtime=True), env, Path(tmp))
                 rows = import_offenders(stderr)
                 total = sum(cumulative for _, cumulative, level, _ in rows if level == 0)
-                print(f"\n{title}: {seconds:.2f} s, of which imports {total:.2f} s; slowest imports "
-                      f"(cumulative, self; s):")  # fmt: skip
+                print(
+                    f"\n{title}: {seconds:.2f} s, of which imports {total:.2f} s; slowest imports "
+                    f"(cumulative, self; s):"
+                )
                 for own, cumulative, level, name in rows[: args.top]:
                     print(f"  {cumulative:6.3f} {own:6.3f}  {'  ' * level}{name}")
 

@@ -29,7 +29,9 @@ from bodyfit_cli.networks import state
 METHODS = ("lgd", "hund")
 
 
-def states_per_step(name: str, backend: Backend, model: BodyModel, obs: Observations, x0: torch.Tensor) -> list[torch.Tensor]:
+def states_per_step(
+    name: str, backend: Backend, model: BodyModel, obs: Observations, x0: torch.Tensor
+) -> list[torch.Tensor]:
     if name == "lgd":
         return lgd.descend(backend.net, model, obs, x0)
     return hund.descend(backend.net, model, backend.silhouettes, obs, x0)

@@ -68,8 +68,12 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=60, help="Frames of the clip to process.")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--max-people", type=int, default=1)
-    ap.add_argument("--frames-ahead", type=int, default=FRAMES_AHEAD,
-                    help="Frames found ahead of fitting in a second thread (0: one stage after the other).")
+    ap.add_argument(
+        "--frames-ahead",
+        type=int,
+        default=FRAMES_AHEAD,
+        help="Frames found ahead of fitting in a second thread (0: one stage after the other).",
+    )
     ap.add_argument("--no-overlay", action="store_true", help="Only the --no-render mode.")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -77,11 +81,19 @@ def main() -> None:
         make_720p(args.clip, clip, args.frames)
         item = InputItem(clip, Path(clip.name))
         print(f"machine: {platform.machine()}, torch threads: {torch.get_num_threads()}, method: {args.method}")
-        print(f"clip: {args.clip.name} resized to 1280x720, {args.frames} frames; peak RSS at start "
-              f"{peak_rss_mb():.0f} MB; load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(
+            f"clip: {args.clip.name} resized to 1280x720, {args.frames} frames; peak RSS at start "
+            f"{peak_rss_mb():.0f} MB; load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
+        )
         for render in (False,) if args.no_overlay else (False, True):
-            opts = Options(method=args.method, out=Path(tmp) / "out", device=args.device, render=render,
-                           max_people=args.max_people, overwrite=True)  # fmt: skip
+            opts = Options(
+                method=args.method,
+                out=Path(tmp) / "out",
+                device=args.device,
+                render=render,
+                max_people=args.max_people,
+                overwrite=True,
+            )
             pipeline = ImagePipeline(opts)
             video = VideoPipeline(pipeline, FrameRange(end=0.1), mesh_every=0, frames_ahead=args.frames_ahead)
             video.run(item)  # warm-up: detector graph, GL context, first-call overheads
@@ -95,9 +107,11 @@ def main() -> None:
             per_frame = {k: v / summary["frames"] for k, v in summary["timing_ms"].items()}
             stages = ", ".join(f"{k} {v:.0f}" for k, v in per_frame.items() if k != "total")
             people = sum(t["frames"] for t in summary["tracks"])
-            print(f"{'with overlay' if render else '--no-render '}: {summary['frames'] / seconds:5.2f} frames/s "
-                  f"({stages} ms/frame; {people} people fitted); peak RSS {peak_rss_mb():.0f} MB; "
-                  f"other processes used {others:.2f} of {os.cpu_count()} cores")  # fmt: skip
+            print(
+                f"{'with overlay' if render else '--no-render '}: {summary['frames'] / seconds:5.2f} frames/s "
+                f"({stages} ms/frame; {people} people fitted); peak RSS {peak_rss_mb():.0f} MB; "
+                f"other processes used {others:.2f} of {os.cpu_count()} cores"
+            )
 
 
 if __name__ == "__main__":

@@ -102,15 +102,22 @@ class FitOpts:
     json_lines = typer.Option(False, "--json", help="One JSON object per input on stdout (a summary per video).")
     quiet = typer.Option(False, "--quiet", help="No progress or messages on stderr (errors still shown).")
     seed = typer.Option(0, help="Random seed.")
-    init = typer.Option("auto", help="Initialisation (a video person's first frame): regressor, spin (the regressor "
-                                     "trained with fitting in the loop), mean, or auto (hund: mean; the others: spin, else regressor, where trained).")  # fmt: skip
+    init = typer.Option(
+        "auto",
+        help="Initialisation (a video person's first frame): regressor, spin (the regressor "
+        "trained with fitting in the loop), mean, or auto (hund: mean; the others: spin, else regressor, where trained).",
+    )
     pose_model = typer.Option(None, help="MediaPipe PoseLandmarker .task file (newer mediapipe).")
     overwrite = typer.Option(False, "--overwrite", help="Redo inputs that already have results.")
     debug = typer.Option(False, "--debug", help="Show Python tracebacks.")
     start = typer.Option(0.0, min=0.0, help="Videos: first second to process.")
     end = typer.Option(None, min=0.0, help="Videos: last second to process (default: the end).")
     stride = typer.Option(1, min=1, help="Videos: process every K-th frame.")
-    smooth = typer.Option(True, "--smooth/--no-smooth", help="Videos: One-Euro filtering of each person's fitted joint rotations over time.")
+    smooth = typer.Option(
+        True,
+        "--smooth/--no-smooth",
+        help="Videos: One-Euro filtering of each person's fitted joint rotations over time.",
+    )
     mesh_every = typer.Option(10, min=0, help="Videos: write meshes every K-th processed frame (0: none).")
 
 
@@ -131,14 +138,24 @@ def make_job(kinds: set[str], args: dict[str, Any]) -> Job:
 @app.command()
 def image(
     paths: list[str] = typer.Argument(..., help="Image files, directories, globs, or - to read paths from stdin."),
-    method: str = FitOpts.method, out: Path = FitOpts.out, device: str = FitOpts.device,
-    keypoints: Path | None = FitOpts.keypoints, focal: float | None = FitOpts.focal,
-    body_model: str = FitOpts.body_model, model_dir: Path | None = FitOpts.model_dir,
-    max_people: int = FitOpts.max_people, no_render: bool = FitOpts.no_render, mesh_format: str = FitOpts.mesh_format,
-    json_lines: bool = FitOpts.json_lines, quiet: bool = FitOpts.quiet, seed: int = FitOpts.seed,
-    init: str = FitOpts.init, pose_model: Path | None = FitOpts.pose_model, overwrite: bool = FitOpts.overwrite,
+    method: str = FitOpts.method,
+    out: Path = FitOpts.out,
+    device: str = FitOpts.device,
+    keypoints: Path | None = FitOpts.keypoints,
+    focal: float | None = FitOpts.focal,
+    body_model: str = FitOpts.body_model,
+    model_dir: Path | None = FitOpts.model_dir,
+    max_people: int = FitOpts.max_people,
+    no_render: bool = FitOpts.no_render,
+    mesh_format: str = FitOpts.mesh_format,
+    json_lines: bool = FitOpts.json_lines,
+    quiet: bool = FitOpts.quiet,
+    seed: int = FitOpts.seed,
+    init: str = FitOpts.init,
+    pose_model: Path | None = FitOpts.pose_model,
+    overwrite: bool = FitOpts.overwrite,
     debug: bool = FitOpts.debug,
-) -> None:  # fmt: skip
+) -> None:
     """Fit body models to the people in images."""
     show_notices(quiet)
     job = make_job({"image"}, locals())
@@ -150,15 +167,29 @@ def image(
 @app.command()
 def video(
     paths: list[str] = typer.Argument(..., help="Video files, directories, globs, or - to read paths from stdin."),
-    method: str = FitOpts.method, out: Path = FitOpts.out, device: str = FitOpts.device,
+    method: str = FitOpts.method,
+    out: Path = FitOpts.out,
+    device: str = FitOpts.device,
     keypoints: Path | None = typer.Option(None, help="Not for video: keypoint files are per image."),
-    focal: float | None = FitOpts.focal, body_model: str = FitOpts.body_model, model_dir: Path | None = FitOpts.model_dir,
-    max_people: int = FitOpts.max_people, no_render: bool = FitOpts.no_render, mesh_format: str = FitOpts.mesh_format,
-    json_lines: bool = FitOpts.json_lines, quiet: bool = FitOpts.quiet, seed: int = FitOpts.seed,
-    init: str = FitOpts.init, pose_model: Path | None = FitOpts.pose_model, overwrite: bool = FitOpts.overwrite,
-    debug: bool = FitOpts.debug, start: float = FitOpts.start, end: float | None = FitOpts.end,
-    stride: int = FitOpts.stride, smooth: bool = FitOpts.smooth, mesh_every: int = FitOpts.mesh_every,
-) -> None:  # fmt: skip
+    focal: float | None = FitOpts.focal,
+    body_model: str = FitOpts.body_model,
+    model_dir: Path | None = FitOpts.model_dir,
+    max_people: int = FitOpts.max_people,
+    no_render: bool = FitOpts.no_render,
+    mesh_format: str = FitOpts.mesh_format,
+    json_lines: bool = FitOpts.json_lines,
+    quiet: bool = FitOpts.quiet,
+    seed: int = FitOpts.seed,
+    init: str = FitOpts.init,
+    pose_model: Path | None = FitOpts.pose_model,
+    overwrite: bool = FitOpts.overwrite,
+    debug: bool = FitOpts.debug,
+    start: float = FitOpts.start,
+    end: float | None = FitOpts.end,
+    stride: int = FitOpts.stride,
+    smooth: bool = FitOpts.smooth,
+    mesh_every: int = FitOpts.mesh_every,
+) -> None:
     """Fit body models to the people in videos, frame by frame, with a track id per person."""
     if keypoints is not None:
         usage_error("--keypoints is for images; 'bodyfit video' detects people in every frame")
@@ -177,16 +208,31 @@ def batch(
     address: str | None = typer.Option(None, help="Ray cluster to use (default: $RAY_ADDRESS, else a local one)."),
     workers: int | None = typer.Option(None, min=1, help="Ray workers (default: as many as the cluster has room for)."),
     gpus_per_worker: float | None = typer.Option(
-        None, min=0.0, help="GPUs per Ray worker (default: 1 where the cluster has GPUs, else 0)."),
-    method: str = FitOpts.method, out: Path = FitOpts.out, device: str = FitOpts.device,
-    keypoints: Path | None = FitOpts.keypoints, focal: float | None = FitOpts.focal,
-    body_model: str = FitOpts.body_model, model_dir: Path | None = FitOpts.model_dir,
-    max_people: int = FitOpts.max_people, no_render: bool = FitOpts.no_render, mesh_format: str = FitOpts.mesh_format,
-    json_lines: bool = FitOpts.json_lines, quiet: bool = FitOpts.quiet, seed: int = FitOpts.seed,
-    init: str = FitOpts.init, pose_model: Path | None = FitOpts.pose_model, overwrite: bool = FitOpts.overwrite,
-    debug: bool = FitOpts.debug, start: float = FitOpts.start, end: float | None = FitOpts.end,
-    stride: int = FitOpts.stride, smooth: bool = FitOpts.smooth, mesh_every: int = FitOpts.mesh_every,
-) -> None:  # fmt: skip
+        None, min=0.0, help="GPUs per Ray worker (default: 1 where the cluster has GPUs, else 0)."
+    ),
+    method: str = FitOpts.method,
+    out: Path = FitOpts.out,
+    device: str = FitOpts.device,
+    keypoints: Path | None = FitOpts.keypoints,
+    focal: float | None = FitOpts.focal,
+    body_model: str = FitOpts.body_model,
+    model_dir: Path | None = FitOpts.model_dir,
+    max_people: int = FitOpts.max_people,
+    no_render: bool = FitOpts.no_render,
+    mesh_format: str = FitOpts.mesh_format,
+    json_lines: bool = FitOpts.json_lines,
+    quiet: bool = FitOpts.quiet,
+    seed: int = FitOpts.seed,
+    init: str = FitOpts.init,
+    pose_model: Path | None = FitOpts.pose_model,
+    overwrite: bool = FitOpts.overwrite,
+    debug: bool = FitOpts.debug,
+    start: float = FitOpts.start,
+    end: float | None = FitOpts.end,
+    stride: int = FitOpts.stride,
+    smooth: bool = FitOpts.smooth,
+    mesh_every: int = FitOpts.mesh_every,
+) -> None:
     """Fit images and videos (told apart by suffix) here or spread over a Ray cluster; same outputs as
     `image` and `video`."""
     if engine not in ("local", "ray"):
@@ -207,8 +253,9 @@ def batch(
             import_ray()
         runner = RayEngine(job, address=address, workers=workers, gpus_per_worker=gpus_per_worker, debug=debug)
     with setup_errors(debug):  # the Ray engine can only tell once started that no worker can run
-        failed = process_inputs(paths, job, runner, json_lines=json_lines, quiet=quiet, overwrite=overwrite,
-                                debug=debug)  # fmt: skip
+        failed = process_inputs(
+            paths, job, runner, json_lines=json_lines, quiet=quiet, overwrite=overwrite, debug=debug
+        )
     raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
 
 
@@ -266,8 +313,10 @@ class LocalRunner:
         assert pipelines is not None, "start() runs first"
         for item in items:
             task = progress.add_task(item.path.name, total=None, unit="frames")
-            outcome = attempt(item, lambda: pipelines.run(
-                item, lambda done, total: progress.update(task, completed=done, total=total)))  # fmt: skip
+            outcome = attempt(
+                item,
+                lambda: pipelines.run(item, lambda done, total: progress.update(task, completed=done, total=total)),
+            )
             progress.remove_task(task)
             yield outcome
 
@@ -335,8 +384,10 @@ def describe(item: InputItem, result: dict, done: Path) -> str:
     """The line a finished input gets on stderr."""
     if "frames" in result:
         tracks = len(result["tracks"])
-        return (f"{item.path}: {result['frames']} frames, {tracks} {'track' if tracks == 1 else 'tracks'}, "
-                f"{result['frames_per_s']} frames/s -> {done}")  # fmt: skip
+        return (
+            f"{item.path}: {result['frames']} frames, {tracks} {'track' if tracks == 1 else 'tracks'}, "
+            f"{result['frames_per_s']} frames/s -> {done}"
+        )
     n = len(result["people"])
     return f"{item.path}: {n} {'person' if n == 1 else 'people'} -> {done}"
 
@@ -353,7 +404,9 @@ def usage_error(message: str) -> None:
 
 @app.command()
 def bench(
-    keypoints3d: Path | None = typer.Option(None, help="3D poses: .npz with joints (N, K, 3) in metres and names (K,)."),
+    keypoints3d: Path | None = typer.Option(
+        None, help="3D poses: .npz with joints (N, K, 3) in metres and names (K,)."
+    ),
     mocap: list[Path] | None = typer.Option(None, help="Motion capture (.amc/.bvh) instead; repeat for several files."),
     method: str = typer.Option("smplify,lgd,hund", help="Comma-separated methods to compare."),
     n: int = typer.Option(500, min=1, help="Number of synthetic views."),
@@ -362,7 +415,10 @@ def bench(
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     batch: int = typer.Option(1, min=1, help="People fitted together (time per person = batch time / batch)."),
     prior: str = typer.Option("gmm", help="SMPLify's pose prior: gmm (learned) or simple."),
-    init: str = typer.Option("auto", help="Initialisation for every method: regressor, spin, mean, or auto (per method: the mean pose for hund, else spin or regressor)."),
+    init: str = typer.Option(
+        "auto",
+        help="Initialisation for every method: regressor, spin, mean, or auto (per method: the mean pose for hund, else spin or regressor).",
+    ),
     body_model: str = typer.Option("default", help="default, smpl or smplx."),
     model_dir: Path | None = typer.Option(None, help="Folder with smpl/ or smplx/ model files."),
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks."),
@@ -374,13 +430,25 @@ def bench(
         usage_error("give exactly one of --keypoints3d FILE.npz or --mocap FILE")
     with setup_errors(debug):
         run_bench(
-            keypoints3d=keypoints3d, mocap=mocap or [], methods=[m.strip() for m in method.split(",") if m.strip()],
-            n=n, seed=seed, json_out=json_out, device=device, batch=batch, prior=prior, body_model=body_model,
-            model_dir=model_dir, console=err, init=init,
-        )  # fmt: skip
+            keypoints3d=keypoints3d,
+            mocap=mocap or [],
+            methods=[m.strip() for m in method.split(",") if m.strip()],
+            n=n,
+            seed=seed,
+            json_out=json_out,
+            device=device,
+            batch=batch,
+            prior=prior,
+            body_model=body_model,
+            model_dir=model_dir,
+            console=err,
+            init=init,
+        )
 
 
-train_app = typer.Typer(help="Build the training data and train the learned parts (every shipped weight).", no_args_is_help=True)
+train_app = typer.Typer(
+    help="Build the training data and train the learned parts (every shipped weight).", no_args_is_help=True
+)
 app.add_typer(train_app, name="train")
 
 
@@ -391,7 +459,8 @@ def train_data(
     fps: float = typer.Option(30.0, help="Frame rate the mocap is thinned to before near-duplicate removal."),
     min_move: float = typer.Option(0.05, help="A kept frame moves some joint this far (m) from the last kept one."),
     hold_out: str | None = typer.Option(
-        None, help="Comma-separated CMU subjects whose trials are skipped, or none (default: the benchmarks' held-out subjects)."
+        None,
+        help="Comma-separated CMU subjects whose trials are skipped, or none (default: the benchmarks' held-out subjects).",
     ),
     body_model: str = typer.Option("default", help="default, smpl or smplx."),
     model_dir: Path | None = typer.Option(None, help="Folder with smpl/ or smplx/ model files."),
@@ -440,9 +509,16 @@ def train_detect(
 
 
 def _train_network(
-    kind: str, data: Path, out: Path | None, checkpoint: Path | None, resume: bool, device: str, body_model: str,
-    model_dir: Path | None, **config: object,
-) -> None:  # fmt: skip
+    kind: str,
+    data: Path,
+    out: Path | None,
+    checkpoint: Path | None,
+    resume: bool,
+    device: str,
+    body_model: str,
+    model_dir: Path | None,
+    **config: object,
+) -> None:
     from bodyfit_cli.networks.weights import trained_file
     from bodyfit_cli.training.commands import make_network
     from bodyfit_cli.training.networks import NetworkConfig
@@ -450,25 +526,40 @@ def _train_network(
     out = out or trained_file(kind, body_model)
     checkpoint = checkpoint or Path("data/checkpoints") / f"{out.stem}.ckpt"
     with setup_errors():
-        make_network(NetworkConfig(kind=kind, **config), data, out, checkpoint, resume, device, body_model, model_dir, err)
+        make_network(
+            NetworkConfig(kind=kind, **config), data, out, checkpoint, resume, device, body_model, model_dir, err
+        )
 
 
 _DATA = typer.Option(Path("data/poses.npz"), help="Pose dataset from 'bodyfit train data'.")
-_OUT = typer.Option(None, help="Where to write the weights (default: data/models/<kind>_<body-model>.pt; the shipped "
-                    "ones, which fits use, are models/<kind>_<body-model>.pt).")
+_OUT = typer.Option(
+    None,
+    help="Where to write the weights (default: data/models/<kind>_<body-model>.pt; the shipped "
+    "ones, which fits use, are models/<kind>_<body-model>.pt).",
+)
 _CHECKPOINT = typer.Option(None, help="Checkpoint file (default: data/checkpoints/<out name>.ckpt).")
 _RESUME = typer.Option(False, "--resume", help="Continue from the checkpoint if there is one.")
 _LR = typer.Option(1e-3, help="Peak learning rate.")
 _HIDDEN = typer.Option(512, min=8, help="Width of the network.")
 _SEED = typer.Option(0, help="Seed for the network's start and every batch.")
 _UNLABELLED = typer.Option(
-    None, help="Detected people without truth ('bodyfit train detect' files) for self-supervised batches; repeat.")
+    None, help="Detected people without truth ('bodyfit train detect' files) for self-supervised batches; repeat."
+)
 _UNLABELLED_EVERY = typer.Option(2, min=1, help="With --unlabelled, every k-th batch is self-supervised.")
-_MIX_PARTS = typer.Option(0.0, min=0.0, max=1.0, help="Share of training poses whose legs, arms, spine and head "
-                          "each come, with even odds, from another pose: poses beyond the mocap's.")
+_MIX_PARTS = typer.Option(
+    0.0,
+    min=0.0,
+    max=1.0,
+    help="Share of training poses whose legs, arms, spine and head "
+    "each come, with even odds, from another pose: poses beyond the mocap's.",
+)
 _REGRESSOR_STARTS = typer.Option(
-    0.0, min=0.0, max=1.0, help="Share of training fits that start from the trained regressor's prediction "
-    "(models/regressor_<body-model>.pt), as fits do at test time; the rest start from the mean pose or perturbed truth.")
+    0.0,
+    min=0.0,
+    max=1.0,
+    help="Share of training fits that start from the trained regressor's prediction "
+    "(models/regressor_<body-model>.pt), as fits do at test time; the rest start from the mean pose or perturbed truth.",
+)
 _DEVICE = typer.Option("auto", help="auto, cpu or cuda.")
 _BODY_MODEL = typer.Option("default", help="default, smpl or smplx.")
 _MODEL_DIR = typer.Option(None, help="Folder with smpl/ or smplx/ model files.")
@@ -476,29 +567,47 @@ _MODEL_DIR = typer.Option(None, help="Folder with smpl/ or smplx/ model files.")
 
 @train_app.command("regressor")
 def train_regressor(
-    data: Path = _DATA, out: Path | None = _OUT, checkpoint: Path | None = _CHECKPOINT, resume: bool = _RESUME,
+    data: Path = _DATA,
+    out: Path | None = _OUT,
+    checkpoint: Path | None = _CHECKPOINT,
+    resume: bool = _RESUME,
     steps: int = typer.Option(2000, min=1, help="Training steps (without --in-the-loop)."),
-    batch: int | None = typer.Option(None, min=1, help="Synthetic views per step (default 256; 128 with --in-the-loop)."),
+    batch: int | None = typer.Option(
+        None, min=1, help="Synthetic views per step (default 256; 128 with --in-the-loop)."
+    ),
     lr: float | None = typer.Option(None, help="Peak learning rate (default 1e-3; 1e-4 with --in-the-loop)."),
-    hidden: int = _HIDDEN, seed: int = _SEED,
-    device: str = _DEVICE, body_model: str = _BODY_MODEL, model_dir: Path | None = _MODEL_DIR,
+    hidden: int = _HIDDEN,
+    seed: int = _SEED,
+    device: str = _DEVICE,
+    body_model: str = _BODY_MODEL,
+    model_dir: Path | None = _MODEL_DIR,
     in_the_loop: list[Path] | None = typer.Option(
-        None, "--in-the-loop", help="Detected people ('bodyfit train detect' files; repeat for several): train "
+        None,
+        "--in-the-loop",
+        help="Detected people ('bodyfit train detect' files; repeat for several): train "
         "further with fitting in the loop (SPIN), to data/models/regressor_spin_<body-model>.pt unless --out (what "
-        "--init/--method spin use: models/regressor_spin_<body-model>.pt)."),
+        "--init/--method spin use: models/regressor_spin_<body-model>.pt).",
+    ),
     start_from: Path | None = typer.Option(
-        None, help="--in-the-loop: regressor to start from (default: the shipped models/regressor_<body-model>.pt)."),
+        None, help="--in-the-loop: regressor to start from (default: the shipped models/regressor_<body-model>.pt)."
+    ),
     epochs: int = typer.Option(20, min=1, help="--in-the-loop: passes over the detected people."),
     people: int = typer.Option(64, min=1, help="--in-the-loop: detected people per step, each fitted by the teacher."),
     max_error: float = typer.Option(
-        0.04, min=0.0, help="--in-the-loop: fits off the keypoints by more than this share of the person's box "
-        "diagonal (mean) are not learned from."),
+        0.04,
+        min=0.0,
+        help="--in-the-loop: fits off the keypoints by more than this share of the person's box "
+        "diagonal (mean) are not learned from.",
+    ),
     teacher: str = typer.Option(
-        "lgd", help="--in-the-loop: what fits the detected people from the regressor's prediction: lgd, or smplify "
-        "(as in SPIN)."),
-    mirror: bool = typer.Option(True, "--mirror/--no-mirror", help="--in-the-loop: also learn from each person's "
-                                "mirror image."),
-) -> None:  # fmt: skip
+        "lgd",
+        help="--in-the-loop: what fits the detected people from the regressor's prediction: lgd, or smplify "
+        "(as in SPIN).",
+    ),
+    mirror: bool = typer.Option(
+        True, "--mirror/--no-mirror", help="--in-the-loop: also learn from each person's mirror image."
+    ),
+) -> None:
     """Train the keypoint regressor (--init regressor, --method regressor) on synthetic views of the pose dataset;
     with --in-the-loop, train it further on detected people with fitting (LGD or SMPLify) in the loop (SPIN)."""
     if in_the_loop:
@@ -506,10 +615,20 @@ def train_regressor(
         from bodyfit_cli.training.in_the_loop import InTheLoopConfig, run_in_the_loop
 
         out = out or trained_file("regressor_spin", body_model)
-        cfg = InTheLoopConfig(epochs=epochs, batch=people, synthetic_batch=batch or 128, lr=lr or 1e-4,
-                              max_error=max_error, teacher=teacher, mirror=mirror, seed=seed)  # fmt: skip
+        cfg = InTheLoopConfig(
+            epochs=epochs,
+            batch=people,
+            synthetic_batch=batch or 128,
+            lr=lr or 1e-4,
+            max_error=max_error,
+            teacher=teacher,
+            mirror=mirror,
+            seed=seed,
+        )
         with setup_errors():
-            run_in_the_loop(cfg, in_the_loop, data, start_from, out, checkpoint, resume, device, body_model, model_dir, err)
+            run_in_the_loop(
+                cfg, in_the_loop, data, start_from, out, checkpoint, resume, device, body_model, model_dir, err
+            )
         return
     config = {"steps": steps, "batch": batch or 256, "lr": lr or 1e-3, "hidden": hidden, "seed": seed}
     _train_network("regressor", data, out, checkpoint, resume, device, body_model, model_dir, **config)
@@ -517,56 +636,108 @@ def train_regressor(
 
 @train_app.command("lgd")
 def train_lgd(
-    data: Path = _DATA, out: Path | None = _OUT, checkpoint: Path | None = _CHECKPOINT, resume: bool = _RESUME,
+    data: Path = _DATA,
+    out: Path | None = _OUT,
+    checkpoint: Path | None = _CHECKPOINT,
+    resume: bool = _RESUME,
     steps: int = typer.Option(10000, min=1, help="Training steps (the shipped weights: 10000)."),
     batch: int = typer.Option(128, min=1, help="Synthetic views per step (each runs every descent step)."),
-    lgd_steps: int = typer.Option(5, min=1, help="Descent steps the network takes per fit (3-5 in the paper; 5 for the shipped weights)."),
-    weight_2d: float = typer.Option(10.0, min=0.0, help="Weight of the 2D keypoint loss (against the true "
-                                    "projections) beside the 3D and parameter losses."),
+    lgd_steps: int = typer.Option(
+        5, min=1, help="Descent steps the network takes per fit (3-5 in the paper; 5 for the shipped weights)."
+    ),
+    weight_2d: float = typer.Option(
+        10.0,
+        min=0.0,
+        help="Weight of the 2D keypoint loss (against the true projections) beside the 3D and parameter losses.",
+    ),
     gradient_step: bool = typer.Option(
-        False, "--gradient-step", help="Each step also moves against the raw gradient by learned step sizes; the "
-        "network predicts a correction to that step."),
-    unlabelled: list[Path] | None = _UNLABELLED, unlabelled_every: int = _UNLABELLED_EVERY,
-    mix_parts: float = _MIX_PARTS, regressor_starts: float = _REGRESSOR_STARTS, lr: float = _LR, hidden: int = _HIDDEN,
-    seed: int = _SEED, device: str = _DEVICE, body_model: str = _BODY_MODEL, model_dir: Path | None = _MODEL_DIR,
-) -> None:  # fmt: skip
+        False,
+        "--gradient-step",
+        help="Each step also moves against the raw gradient by learned step sizes; the "
+        "network predicts a correction to that step.",
+    ),
+    unlabelled: list[Path] | None = _UNLABELLED,
+    unlabelled_every: int = _UNLABELLED_EVERY,
+    mix_parts: float = _MIX_PARTS,
+    regressor_starts: float = _REGRESSOR_STARTS,
+    lr: float = _LR,
+    hidden: int = _HIDDEN,
+    seed: int = _SEED,
+    device: str = _DEVICE,
+    body_model: str = _BODY_MODEL,
+    model_dir: Path | None = _MODEL_DIR,
+) -> None:
     """Train Learned Gradient Descent's update network (--method lgd) on synthetic views of the pose dataset, and
     self-supervised batches of detected people when --unlabelled is given (detections of rendered motion capture
     keep it trained on motion capture only)."""
-    config = {"steps": steps, "batch": batch, "lr": lr, "hidden": hidden, "lgd_steps": lgd_steps, "weight_2d": weight_2d,
-              "unlabelled": [str(p) for p in unlabelled or []], "unlabelled_every": unlabelled_every,
-              "mix_parts": mix_parts, "regressor_starts": regressor_starts, "gradient_step": gradient_step,
-              "seed": seed}  # fmt: skip
+    config = {
+        "steps": steps,
+        "batch": batch,
+        "lr": lr,
+        "hidden": hidden,
+        "lgd_steps": lgd_steps,
+        "weight_2d": weight_2d,
+        "unlabelled": [str(p) for p in unlabelled or []],
+        "unlabelled_every": unlabelled_every,
+        "mix_parts": mix_parts,
+        "regressor_starts": regressor_starts,
+        "gradient_step": gradient_step,
+        "seed": seed,
+    }
     _train_network("lgd", data, out, checkpoint, resume, device, body_model, model_dir, **config)
 
 
 @train_app.command("hund")
 def train_hund(
-    data: Path = _DATA, out: Path | None = _OUT, checkpoint: Path | None = _CHECKPOINT, resume: bool = _RESUME,
-    unlabelled: list[Path] | None = _UNLABELLED, unlabelled_every: int = _UNLABELLED_EVERY,
+    data: Path = _DATA,
+    out: Path | None = _OUT,
+    checkpoint: Path | None = _CHECKPOINT,
+    resume: bool = _RESUME,
+    unlabelled: list[Path] | None = _UNLABELLED,
+    unlabelled_every: int = _UNLABELLED_EVERY,
     steps: int = typer.Option(4000, min=1, help="Training steps."),
     batch: int = typer.Option(128, min=1, help="People per step (each runs every stage)."),
     stages: int = typer.Option(5, min=1, help="Recurrent stages per fit."),
     meta_loss: str = typer.Option("sum", help="Train every stage's result (sum) or only the last (last)."),
     masks: float = typer.Option(0.7, min=0.0, max=1.0, help="Share of synthetic people given a mask."),
     body3d: bool = typer.Option(
-        False, "--body3d", help="Stages also read the body's 3D keypoints and joints (pelvis-relative, camera frame)."),
+        False, "--body3d", help="Stages also read the body's 3D keypoints and joints (pelvis-relative, camera frame)."
+    ),
     turns: bool = typer.Option(
-        False, "--turns", help="Stages also read, per limb, the turn of its joint that would align its projection "
-        "with the detected limb (closed-form geometry, no gradient)."),
-    mix_parts: float = _MIX_PARTS, regressor_starts: float = _REGRESSOR_STARTS, lr: float = _LR,
-    hidden: int = typer.Option(256, min=8, help="Width of the network (LSTM memory)."), seed: int = _SEED,
-    device: str = _DEVICE, body_model: str = _BODY_MODEL, model_dir: Path | None = _MODEL_DIR,
-) -> None:  # fmt: skip
+        False,
+        "--turns",
+        help="Stages also read, per limb, the turn of its joint that would align its projection "
+        "with the detected limb (closed-form geometry, no gradient).",
+    ),
+    mix_parts: float = _MIX_PARTS,
+    regressor_starts: float = _REGRESSOR_STARTS,
+    lr: float = _LR,
+    hidden: int = typer.Option(256, min=8, help="Width of the network (LSTM memory)."),
+    seed: int = _SEED,
+    device: str = _DEVICE,
+    body_model: str = _BODY_MODEL,
+    model_dir: Path | None = _MODEL_DIR,
+) -> None:
     """Train neural descent's recurrent updater (--method hund): synthetic views of the pose dataset, and
     self-supervised batches of detected people when --unlabelled is given."""
     if meta_loss not in ("sum", "last"):
         usage_error(f"--meta-loss must be sum or last, not '{meta_loss}'")
     config = {
-        "steps": steps, "batch": batch, "lr": lr, "hidden": hidden, "stages": stages, "meta_loss": meta_loss,
-        "masks": masks, "unlabelled": [str(p) for p in unlabelled or []], "unlabelled_every": unlabelled_every,
-        "mix_parts": mix_parts, "regressor_starts": regressor_starts, "body3d": body3d, "turns": turns, "seed": seed,
-    }  # fmt: skip
+        "steps": steps,
+        "batch": batch,
+        "lr": lr,
+        "hidden": hidden,
+        "stages": stages,
+        "meta_loss": meta_loss,
+        "masks": masks,
+        "unlabelled": [str(p) for p in unlabelled or []],
+        "unlabelled_every": unlabelled_every,
+        "mix_parts": mix_parts,
+        "regressor_starts": regressor_starts,
+        "body3d": body3d,
+        "turns": turns,
+        "seed": seed,
+    }
     _train_network("hund", data, out, checkpoint, resume, device, body_model, model_dir, **config)
 
 

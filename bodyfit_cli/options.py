@@ -66,7 +66,9 @@ def read_summary(item: InputItem, outputs: dict[str, str | None]) -> dict:
             per_track.update(p["track_id"] for p in json.loads(line)["people"])
     present = {k: v if v is not None and Path(v).exists() else None for k, v in outputs.items()}
     return {
-        "input": str(item.path), "frames": frames,
+        "input": str(item.path),
+        "frames": frames,
         "tracks": [{"track_id": k, "frames": v} for k, v in sorted(per_track.items())],
-        "outputs": present, "skipped": True,
-    }  # fmt: skip
+        "outputs": present,
+        "skipped": True,
+    }

@@ -88,10 +88,18 @@ NAME_ARRAYS = {"keypoint_names": np.array(KEYPOINT_NAMES), "joint_names": np.arr
 def empty_arrays(num_betas: int) -> dict[str, np.ndarray]:
     """The `<stem>.npz` arrays for an image with nobody in it: same keys, zero people."""
     shapes = {
-        "global_orient": (3,), "body_pose": (69,), "betas": (num_betas,), "translation": (3,),
-        "joints3d": (len(SMPL_JOINT_NAMES), 3), "keypoints3d": (len(KEYPOINT_NAMES), 3),
-        "keypoints2d": (len(KEYPOINT_NAMES), 3), "focal": (2,), "center": (2,), "bbox": (4,), "score": (),
-    }  # fmt: skip
+        "global_orient": (3,),
+        "body_pose": (69,),
+        "betas": (num_betas,),
+        "translation": (3,),
+        "joints3d": (len(SMPL_JOINT_NAMES), 3),
+        "keypoints3d": (len(KEYPOINT_NAMES), 3),
+        "keypoints2d": (len(KEYPOINT_NAMES), 3),
+        "focal": (2,),
+        "center": (2,),
+        "bbox": (4,),
+        "score": (),
+    }
     arrays = {k: np.zeros((0, *s), np.float32) for k, s in shapes.items()}
     return {**arrays, **NAME_ARRAYS}
 
@@ -100,13 +108,18 @@ def person_arrays(fitted: Fitted) -> dict[str, np.ndarray]:
     """The fitted people's parameters as (B, ...) arrays, keyed as in `<stem>.npz`."""
     p, body, obs = fitted.params, fitted.body, fitted.obs
     return {
-        "global_orient": p.global_orient.numpy(), "body_pose": p.body_pose.reshape(len(fitted.people), -1).numpy(),
-        "betas": p.betas.numpy(), "translation": p.transl.numpy(), "joints3d": body.joints.numpy(),
-        "keypoints3d": body.keypoints.numpy(), "keypoints2d": obs.keypoints.numpy(),
-        "focal": obs.focal.numpy(), "center": obs.center.numpy(),
+        "global_orient": p.global_orient.numpy(),
+        "body_pose": p.body_pose.reshape(len(fitted.people), -1).numpy(),
+        "betas": p.betas.numpy(),
+        "translation": p.transl.numpy(),
+        "joints3d": body.joints.numpy(),
+        "keypoints3d": body.keypoints.numpy(),
+        "keypoints2d": obs.keypoints.numpy(),
+        "focal": obs.focal.numpy(),
+        "center": obs.center.numpy(),
         "bbox": np.array([q.bbox for q in fitted.people], np.float32),
         "score": np.array([q.score for q in fitted.people]),
-    }  # fmt: skip
+    }
 
 
 def person_records(fitted: Fitted, model: BodyModel, mesh_names: list[str | None]) -> list[dict]:
@@ -187,9 +200,12 @@ class ImagePipeline:
         return self.initialiser(obs)
 
     def fit(
-        self, people: list[PersonKeypoints], width: int, height: int,
+        self,
+        people: list[PersonKeypoints],
+        width: int,
+        height: int,
         start: Callable[[Observations], BodyParams] | None = None,
-    ) -> Fitted | None:  # fmt: skip
+    ) -> Fitted | None:
         """Fit the people of one image; `start` (observations -> parameters on the fitting device) replaces
         `--init`, e.g. to give a video's person their track's shape."""
         if not people:
@@ -275,9 +291,13 @@ class ImagePipeline:
         return Camera(focal=(f, f), center=(width / 2.0, height / 2.0), width=width, height=height)
 
     def draw(
-        self, image: np.ndarray, fitted: Fitted | None, side_view: bool = True, colors: list[int] | None = None,
+        self,
+        image: np.ndarray,
+        fitted: Fitted | None,
+        side_view: bool = True,
+        colors: list[int] | None = None,
         camera: Camera | None = None,
-    ) -> np.ndarray:  # fmt: skip
+    ) -> np.ndarray:
         """The fitted meshes over `image`; `colors` picks each person's colour (default: their index); `camera`
         is the one `image` was taken with (default: the photo's, `camera(width, height)`)."""
         from bodyfit_cli.render import MeshToDraw, overlay

@@ -17,6 +17,12 @@ class RateColumn(ProgressColumn):
 
 def progress_bar(console: Console, disable: bool = False, transient: bool = False) -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), RateColumn(),
-        console=console, disable=disable or not console.is_terminal, transient=transient,
-    )  # fmt: skip
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        RateColumn(),
+        console=console,
+        disable=disable or not console.is_terminal,
+        transient=transient,
+    )

@@ -73,7 +73,14 @@ class ViewRanges:
 
 
 def render_one(
-    model: BodyModel, faces: np.ndarray, poses: PoseDataset, split: str, i: int, seed: int, size: int, ranges: ViewRanges
+    model: BodyModel,
+    faces: np.ndarray,
+    poses: PoseDataset,
+    split: str,
+    i: int,
+    seed: int,
+    size: int,
+    ranges: ViewRanges,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render i of a split: (H, W, 3) uint8 RGB and the true keypoints (K, 3) in the camera frame."""
     rng = np.random.default_rng([seed, SPLITS[split], i])
@@ -81,9 +88,13 @@ def render_one(
     betas = np.round(rng.normal(0.0, ranges.other_betas, model.num_betas), 3)
     betas[:2] = np.round(rng.uniform(-ranges.main_betas, ranges.main_betas, 2), 3)
     scene = SceneSpec(
-        name=f"{split}_{i:05d}", description="", size=(size, size), camera_height=float(rng.uniform(*ranges.camera_height)),
-        pitch=float(rng.uniform(*ranges.pitch)), people=(),
-    )  # fmt: skip
+        name=f"{split}_{i:05d}",
+        description="",
+        size=(size, size),
+        camera_height=float(rng.uniform(*ranges.camera_height)),
+        pitch=float(rng.uniform(*ranges.pitch)),
+        people=(),
+    )
     # The pose dataset's world is y-up like the body's rest frame; FACING_CAMERA takes it into the level
     # camera frame (y down), a random turn about the vertical sets the heading.
     world = axis_angle_to_matrix(torch.from_numpy(poses.global_orient[pose_index]).double())
@@ -99,9 +110,15 @@ def render_one(
 
 
 def make_split(
-    split: str, count: int, poses: PoseDataset, model: BodyModel, faces: np.ndarray, detector: MediaPipeDetector,
-    args: argparse.Namespace, console: Console,
-) -> dict[str, float]:  # fmt: skip
+    split: str,
+    count: int,
+    poses: PoseDataset,
+    model: BodyModel,
+    faces: np.ndarray,
+    detector: MediaPipeDetector,
+    args: argparse.Namespace,
+    console: Console,
+) -> dict[str, float]:
     """Render, save and detect `count` pictures; writes the split's DetectionSet and returns its statistics."""
     rows = DetectionRows()
     folder = args.images / split
@@ -126,10 +143,12 @@ def make_split(
     data.save(out)
     seconds = time.perf_counter() - start
     stats = {
-        "renders": count, "detected": len(data), "seconds": seconds,
+        "renders": count,
+        "detected": len(data),
+        "seconds": seconds,
         "median_limb_error_share": float(np.median(errors)) if errors else math.nan,
         "off_over_8pct": int(np.sum(np.array(errors) > 0.08)),
-    }  # fmt: skip
+    }
     console.print(
         f"{split}: {len(data)} of {count} renders detected in {seconds:.0f} s ({seconds / max(count, 1):.2f} s each); "
         f"median limb detection error {100 * stats['median_limb_error_share']:.1f}% of the person's height, "
@@ -145,7 +164,9 @@ def main() -> int:
     ap.add_argument("--val", type=int, default=300, help="held-out renders (poses of the validation trials)")
     ap.add_argument("--dev", type=int, default=0, help="renders of training-trial poses with truth, for tuning")
     ap.add_argument("--heldout", type=int, default=0, help="renders of --heldout-data's poses, with truth")
-    ap.add_argument("--heldout-data", type=Path, default=Path("data/poses_heldout.npz"), help="held-out subjects' poses")
+    ap.add_argument(
+        "--heldout-data", type=Path, default=Path("data/poses_heldout.npz"), help="held-out subjects' poses"
+    )
     ap.add_argument("--size", type=int, default=512, help="image side, pixels")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--images", type=Path, default=Path("data/renders"), help="where the pictures go")

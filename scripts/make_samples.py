@@ -133,18 +133,50 @@ SKIN_LIGHT = (0.86, 0.70, 0.60)
 SKIN_MEDIUM = (0.74, 0.55, 0.42)
 SKIN_DARK = (0.52, 0.37, 0.28)
 SCENES: tuple[SceneSpec, ...] = (
-    SceneSpec("standing_front", "standing relaxed, front view, average build", (640, 800), 1.25, 6.0,
-              (PersonSpec("relaxed", 0.0, (0.0, 3.2), {0: 0.0, 1: 0.0}, SKIN_LIGHT),)),
-    SceneSpec("walking_30deg", "walking, turned 30 degrees, taller", (640, 800), 1.2, 5.0,
-              (PersonSpec("walking", -30.0, (0.05, 3.4), {0: 1.5, 1: -0.5}, SKIN_MEDIUM),)),
-    SceneSpec("waving_back", "waving with both arms raised, seen from behind", (640, 800), 1.3, 4.0,
-              (PersonSpec("waving", 165.0, (0.0, 3.6), {0: -1.0, 1: 1.0}, SKIN_DARK),)),
-    SceneSpec("lunge_side", "lunge, side view", (800, 640), 1.0, 3.0,
-              (PersonSpec("lunge", -90.0, (0.0, 3.3), {0: 0.8, 1: 1.5}, SKIN_MEDIUM),)),
-    SceneSpec("two_people", "two people side by side", (960, 720), 1.2, 5.0,
-              (PersonSpec("waving", -10.0, (-0.65, 3.8), {0: -1.5, 1: -0.5}, SKIN_LIGHT),
-               PersonSpec("arms_out", 20.0, (0.7, 3.9), {0: 2.0, 1: 1.0}, SKIN_DARK))),
-)  # fmt: skip
+    SceneSpec(
+        "standing_front",
+        "standing relaxed, front view, average build",
+        (640, 800),
+        1.25,
+        6.0,
+        (PersonSpec("relaxed", 0.0, (0.0, 3.2), {0: 0.0, 1: 0.0}, SKIN_LIGHT),),
+    ),
+    SceneSpec(
+        "walking_30deg",
+        "walking, turned 30 degrees, taller",
+        (640, 800),
+        1.2,
+        5.0,
+        (PersonSpec("walking", -30.0, (0.05, 3.4), {0: 1.5, 1: -0.5}, SKIN_MEDIUM),),
+    ),
+    SceneSpec(
+        "waving_back",
+        "waving with both arms raised, seen from behind",
+        (640, 800),
+        1.3,
+        4.0,
+        (PersonSpec("waving", 165.0, (0.0, 3.6), {0: -1.0, 1: 1.0}, SKIN_DARK),),
+    ),
+    SceneSpec(
+        "lunge_side",
+        "lunge, side view",
+        (800, 640),
+        1.0,
+        3.0,
+        (PersonSpec("lunge", -90.0, (0.0, 3.3), {0: 0.8, 1: 1.5}, SKIN_MEDIUM),),
+    ),
+    SceneSpec(
+        "two_people",
+        "two people side by side",
+        (960, 720),
+        1.2,
+        5.0,
+        (
+            PersonSpec("waving", -10.0, (-0.65, 3.8), {0: -1.5, 1: -0.5}, SKIN_LIGHT),
+            PersonSpec("arms_out", 20.0, (0.7, 3.9), {0: 2.0, 1: 1.0}, SKIN_DARK),
+        ),
+    ),
+)
 
 
 @dataclass
@@ -196,9 +228,13 @@ def pose_person(model: BodyModel, spec: PersonSpec, scene: SceneSpec, rng: np.ra
 
 
 def stand(
-    model: BodyModel, orient: torch.Tensor, pose: torch.Tensor, betas: np.ndarray, spot: tuple[float, float],
+    model: BodyModel,
+    orient: torch.Tensor,
+    pose: torch.Tensor,
+    betas: np.ndarray,
+    spot: tuple[float, float],
     scene: SceneSpec,
-) -> PosedPerson:  # fmt: skip
+) -> PosedPerson:
     """The body with camera-frame orientation `orient` (3,), body pose (23, 3) axis-angle and `betas`, its
     lowest point on the floor and its pelvis over `spot` (level-frame x, z), in the camera frame."""
     tilt = camera_tilt(scene.pitch)
@@ -208,9 +244,12 @@ def stand(
 
     def forward(transl: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         out = model(
-            axis_angle_to_matrix(params["global_orient"]), axis_angle_to_matrix(params["body_pose"]),
-            params["betas"], transl[None].float(), vertices=True,
-        )  # fmt: skip
+            axis_angle_to_matrix(params["global_orient"]),
+            axis_angle_to_matrix(params["body_pose"]),
+            params["betas"],
+            transl[None].float(),
+            vertices=True,
+        )
         return out.joints[0].double().numpy(), out.keypoints[0].double().numpy(), out.vertices[0].double().numpy()
 
     joints, _, vertices = forward(torch.zeros(3))
@@ -220,9 +259,14 @@ def stand(
     translation = np.round(tilt.numpy() @ shift, 6)
     joints, keypoints, vertices = forward(torch.tensor(translation))
     return PosedPerson(
-        global_orient=orient.numpy(), body_pose=pose.reshape(-1).numpy(), betas=betas,
-        translation=translation, joints3d=joints, keypoints3d=keypoints, vertices=vertices,
-    )  # fmt: skip
+        global_orient=orient.numpy(),
+        body_pose=pose.reshape(-1).numpy(),
+        betas=betas,
+        translation=translation,
+        joints3d=joints,
+        keypoints3d=keypoints,
+        vertices=vertices,
+    )
 
 
 def room(scene: SceneSpec, camera: Camera, people: list[PosedPerson], rng: np.random.Generator) -> np.ndarray:
@@ -294,9 +338,13 @@ def scene_camera(scene: SceneSpec) -> Camera:
 
 
 def render_people(
-    scene: SceneSpec, camera: Camera, people: list[PosedPerson], colors: list[tuple[float, float, float]],
-    faces: np.ndarray, rng: np.random.Generator,
-) -> np.ndarray:  # fmt: skip
+    scene: SceneSpec,
+    camera: Camera,
+    people: list[PosedPerson],
+    colors: list[tuple[float, float, float]],
+    faces: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """(H, W, 3) uint8 RGB: the posed people, each in its colour, in the scene's room."""
     meshes = [MeshToDraw(p.vertices, faces, color) for p, color in zip(people, colors)]
     rgb, alpha = render(meshes, camera)

@@ -77,8 +77,13 @@ def shared_poses(meshes: list[MeshToDraw], rotations: list[np.ndarray], camera: 
     distance = half_depth + max(half_width * fx / (FILL * cx), half_height * fy / (FILL * cy))
     poses = []
     for vertices, rotation in zip(turned, rotations):
-        centre = np.array([(vertices[:, 0].min() + vertices[:, 0].max()) / 2, (lows[1] + highs[1]) / 2,
-                           (vertices[:, 2].min() + vertices[:, 2].max()) / 2])  # fmt: skip
+        centre = np.array(
+            [
+                (vertices[:, 0].min() + vertices[:, 0].max()) / 2,
+                (lows[1] + highs[1]) / 2,
+                (vertices[:, 2].min() + vertices[:, 2].max()) / 2,
+            ]
+        )
         pose = np.eye(4)
         pose[:3, :3] = rotation
         pose[:3, 3] = np.array([0.0, 0.0, distance]) - centre

@@ -31,10 +31,16 @@ from bodyfit_cli.cli import app
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 FAST = ["--method", "smplify", "--no-render", "--json"]
 OUTPUTS = {
-    "standing_front.json", "standing_front.npz", "standing_front_p0.obj",
-    "sub/lunge_side.json", "sub/lunge_side.npz", "sub/lunge_side_p0.obj",
-    "sub/clip.jsonl", "sub/clip.npz", "sub/clip_meshes/f000000_t0.obj",
-}  # fmt: skip
+    "standing_front.json",
+    "standing_front.npz",
+    "standing_front_p0.obj",
+    "sub/lunge_side.json",
+    "sub/lunge_side.npz",
+    "sub/lunge_side_p0.obj",
+    "sub/clip.jsonl",
+    "sub/clip.npz",
+    "sub/clip_meshes/f000000_t0.obj",
+}
 FITTED = ("global_orient", "body_pose", "betas", "translation", "joints3d")
 
 
@@ -184,8 +190,20 @@ def test_unreachable_ray_address_fails_at_once_with_one_line(tree: Path) -> None
     with socket.socket() as probe:  # a free port; nothing listens on it once closed
         probe.bind(("127.0.0.1", 0))
         address = f"127.0.0.1:{probe.getsockname()[1]}"
-    command = [sys.executable, "-m", "bodyfit_cli", "batch", str(tree / "in"), "--engine", "ray", "--address", address,
-               "--out", str(tree / "A"), *FAST]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "bodyfit_cli",
+        "batch",
+        str(tree / "in"),
+        "--engine",
+        "ray",
+        "--address",
+        address,
+        "--out",
+        str(tree / "A"),
+        *FAST,
+    ]
     started = time.monotonic()
     run = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert time.monotonic() - started < 60  # mostly starting Python and importing torch and Ray
@@ -225,8 +243,16 @@ def test_interrupted_run_leaves_only_finished_results_and_resumes(tmp_path: Path
         shutil.copy(SAMPLES / f"{name}.jpg", tmp_path / "in" / f"d{i % 2}")
     command = [sys.executable, "-m", "bodyfit_cli", "image", "in", "--out", "I", "--method", "smplify", "--no-render"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=interruptible)
+    proc = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=interruptible,
+    )
+
     def results() -> list[Path]:  # not the hidden temporaries (.<stem>.tmp-<hex>.json) a result is written to first
         return [p for p in (tmp_path / "I").rglob("*.json") if not p.name.startswith(".")]
 

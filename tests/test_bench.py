@@ -37,7 +37,9 @@ def poses_file(tmp_path_factory) -> Path:
     z_up = points[..., [0, 2, 1]] * np.array([1.0, -1.0, 1.0])  # y-up -> z-up, still right-handed
     path = tmp_path_factory.mktemp("bench") / "poses.npz"
     extra = z_up.mean(1, keepdims=True)  # a point with a name outside the vocabulary: ignored
-    np.savez(path, joints=np.concatenate([z_up, extra], 1).astype(np.float32), names=np.array([*KEYPOINT_NAMES, "marker_c7"]))
+    np.savez(
+        path, joints=np.concatenate([z_up, extra], 1).astype(np.float32), names=np.array([*KEYPOINT_NAMES, "marker_c7"])
+    )
     return path
 
 
@@ -62,8 +64,10 @@ def test_pick_poses_covers_every_pose_before_repeating(poses_file: Path) -> None
     assert torch.equal(picked, pick_poses(poses, 12, seed=1))
 
 
-@pytest.mark.skipif(not weights_file("lgd", "default").is_file() or not weights_file("hund", "default").is_file(),
-                    reason="no shipped LGD and hund weights")
+@pytest.mark.skipif(
+    not weights_file("lgd", "default").is_file() or not weights_file("hund", "default").is_file(),
+    reason="no shipped LGD and hund weights",
+)
 def test_methods_taking_turns_score_as_each_alone(poses_file: Path) -> None:
     model = BodyModel(load_body_model("default"))
     obs, truth = make_views(read_keypoints3d(poses_file), 6, 0, torch.device("cpu"))
@@ -81,21 +85,39 @@ def test_methods_taking_turns_score_as_each_alone(poses_file: Path) -> None:
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "BODYFIT_MODEL_DIR"}
     return subprocess.run(
-        [sys.executable, "-m", "bodyfit_cli", "bench", *args], cwd=cwd, capture_output=True, text=True, env=env,
-        timeout=600, check=False,
-    )  # fmt: skip
+        [sys.executable, "-m", "bodyfit_cli", "bench", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
 
 
 def test_bench_cli_writes_the_contract_json(poses_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "results" / "bench.json"
-    done = run_cli("--keypoints3d", str(poses_file), "--method", "smplify,lgd,hund", "--n", "4", "--batch", "4",
-                   "--json", str(out), cwd=tmp_path)  # fmt: skip
+    done = run_cli(
+        "--keypoints3d",
+        str(poses_file),
+        "--method",
+        "smplify,lgd,hund",
+        "--n",
+        "4",
+        "--batch",
+        "4",
+        "--json",
+        str(out),
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
     assert {"n", "seed", "device", "methods"} <= set(report) and report["n"] == 4 and report["device"] == "cpu"
     smplify = report["methods"]["smplify"]
     assert set(smplify) == {"pa_mpjpe_mm", "mpjpe_mm", "reproj_px", "median_ms", "p95_ms"}
-    assert 0 < smplify["pa_mpjpe_mm"] < 200 and smplify["reproj_px"] < 40 and 0 < smplify["median_ms"] <= smplify["p95_ms"]
+    assert (
+        0 < smplify["pa_mpjpe_mm"] < 200 and smplify["reproj_px"] < 40 and 0 < smplify["median_ms"] <= smplify["p95_ms"]
+    )
     for kind in ("lgd", "hund"):  # learned: measured with shipped weights, else reported as unavailable, not faked
         learned = report["methods"][kind]
         if weights_file(kind, "default").is_file():

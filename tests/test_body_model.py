@@ -173,10 +173,14 @@ def test_loads_through_smplx(data):
     from smplx.utils import Struct
 
     struct = Struct(
-        v_template=data.v_template, shapedirs=data.shapedirs, J_regressor=data.J_regressor,
-        weights=data.weights, kintree_table=np.stack([data.parents, np.arange(24)]), f=data.faces,
+        v_template=data.v_template,
+        shapedirs=data.shapedirs,
+        J_regressor=data.J_regressor,
+        weights=data.weights,
+        kintree_table=np.stack([data.parents, np.arange(24)]),
+        f=data.faces,
         posedirs=np.zeros((*data.v_template.shape, 207), np.float32),
-    )  # fmt: skip
+    )
     smpl = smplx.SMPL(model_path="", data_struct=struct)
     out = smpl(betas=torch.zeros(1, 10))
     assert out.vertices.shape == (1, data.v_template.shape[0], 3)
@@ -282,10 +286,15 @@ def test_smplx_npz_loads_with_body_joints_and_hand_stand_ins(tmp_path, data):
     weights[:, 21] += data.weights[:, 23]
     (tmp_path / "smplx").mkdir()
     np.savez(
-        tmp_path / "smplx" / "SMPLX_NEUTRAL.npz", v_template=data.v_template, shapedirs=data.shapedirs,
-        J_regressor=j_reg, weights=weights, kintree_table=np.stack([np.array(parents), np.arange(55)]),
-        f=data.faces, posedirs=np.zeros((n_v, 3, 54 * 9)),
-    )  # fmt: skip
+        tmp_path / "smplx" / "SMPLX_NEUTRAL.npz",
+        v_template=data.v_template,
+        shapedirs=data.shapedirs,
+        J_regressor=j_reg,
+        weights=weights,
+        kintree_table=np.stack([np.array(parents), np.arange(55)]),
+        f=data.faces,
+        posedirs=np.zeros((n_v, 3, 54 * 9)),
+    )
     smplx_data = load_body_model("smplx", tmp_path)
     model = BodyModel(smplx_data)
     assert list(smplx_data.smpl_joints[22:]) == [SMPLX_HAND_JOINTS["left_hand"], SMPLX_HAND_JOINTS["right_hand"]]
@@ -295,4 +304,6 @@ def test_smplx_npz_loads_with_body_joints_and_hand_stand_ins(tmp_path, data):
     assert out.joints.shape == (1, 24, 3)
     # The 22 body joints move exactly as on the SMPL-layout model.
     assert torch.allclose(out.joints[0, :22], ref.joints[0, :22], atol=1e-4)
-    assert torch.allclose(out.keypoints[0, KEYPOINT_INDEX["left_wrist"]], ref.joints[0, SMPL_JOINT_INDEX["left_wrist"]], atol=1e-4)
+    assert torch.allclose(
+        out.keypoints[0, KEYPOINT_INDEX["left_wrist"]], ref.joints[0, SMPL_JOINT_INDEX["left_wrist"]], atol=1e-4
+    )

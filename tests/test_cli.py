@@ -37,9 +37,20 @@ from bodyfit_cli.vocabulary import KEYPOINT_INDEX, KEYPOINT_NAMES, LIMB_KEYPOINT
 W, H = 480, 640
 DEPTH_M = 3.0
 PERSON_FIELDS = {
-    "id", "bbox", "score", "camera", "translation", "global_orient", "body_pose", "betas",
-    "joints3d", "keypoints3d", "keypoints2d", "reprojection_error_px", "mesh",
-}  # fmt: skip
+    "id",
+    "bbox",
+    "score",
+    "camera",
+    "translation",
+    "global_orient",
+    "body_pose",
+    "betas",
+    "joints3d",
+    "keypoints3d",
+    "keypoints2d",
+    "reprojection_error_px",
+    "mesh",
+}
 GRAY = 128
 
 
@@ -51,8 +62,13 @@ def bodyfit(*args: str | Path, cwd: Path, stdin: str | None = None) -> subproces
     env = {k: v for k, v in os.environ.items() if k != "BODYFIT_MODEL_DIR"}
     return subprocess.run(
         [sys.executable, "-m", "bodyfit_cli", "image", *map(str, args)],
-        cwd=cwd, input=stdin if stdin is not None else "", capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
+        cwd=cwd,
+        input=stdin if stdin is not None else "",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def error_lines(run: subprocess.CompletedProcess | Result) -> list[str]:
@@ -96,8 +112,12 @@ def synthetic_keypoints() -> np.ndarray:
     pose[0, SMPL_JOINT_INDEX["right_knee"] - 1] = torch.tensor([0.4, 0.0, 0.0])
     orient = torch.tensor([FACING_CAMERA], dtype=torch.float32)
     with torch.no_grad():
-        body = model(axis_angle_to_matrix(orient), axis_angle_to_matrix(pose), torch.zeros(1, 10),
-                     torch.tensor([[0.0, 0.0, DEPTH_M]]))  # fmt: skip
+        body = model(
+            axis_angle_to_matrix(orient),
+            axis_angle_to_matrix(pose),
+            torch.zeros(1, 10),
+            torch.tensor([[0.0, 0.0, DEPTH_M]]),
+        )
     f = default_focal(W, H)
     uv = project(body.keypoints, torch.tensor([[f, f]]), torch.tensor([[W / 2, H / 2]]))[0].numpy()
     assert (uv > 0).all() and (uv < [W, H]).all(), "the synthetic person must lie inside the image"
@@ -195,8 +215,14 @@ def test_image_result_follows_contract(scene: Scene, first_run: FirstRun) -> Non
 
 def test_npz_holds_the_same_parameters(first_run: FirstRun) -> None:
     person, arrays = first_run.result["people"][0], first_run.arrays
-    shapes = {"global_orient": (1, 3), "body_pose": (1, 69), "betas": (1, 10), "translation": (1, 3),
-              "joints3d": (1, 24, 3), "keypoints3d": (1, len(KEYPOINT_NAMES), 3)}  # fmt: skip
+    shapes = {
+        "global_orient": (1, 3),
+        "body_pose": (1, 69),
+        "betas": (1, 10),
+        "translation": (1, 3),
+        "joints3d": (1, 24, 3),
+        "keypoints3d": (1, len(KEYPOINT_NAMES), 3),
+    }
     for key, shape in shapes.items():
         assert arrays[key].shape == shape, key
     for key in ("global_orient", "body_pose", "betas", "translation", "joints3d"):
@@ -350,11 +376,13 @@ def bad(scene: Scene) -> dict[str, subprocess.CompletedProcess]:
     write_gray_image(root / "elsewhere" / "solo.png")
     nobody = ("--keypoints", "nobody.json", "--no-render")
     cases = {
-        "mixed": (("good.png", "bad.jpg", "missing.png", "noimages", *nobody, "--out", "E_mixed", "--json", "--quiet"),
-                  None),
+        "mixed": (
+            ("good.png", "bad.jpg", "missing.png", "noimages", *nobody, "--out", "E_mixed", "--json", "--quiet"),
+            None,
+        ),
         "lone_missing": (("missing.png", *nobody, "--out", "E_lone"), None),
         "tree_and_stdin": (("tree", "-", *nobody, "--out", "T", "--json"), "elsewhere/solo.png\n\ntree/a/x.png\n"),
-    }  # fmt: skip
+    }
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
         futures = {name: pool.submit(bodyfit, *args, cwd=root, stdin=stdin) for name, (args, stdin) in cases.items()}
         return {name: future.result() for name, future in futures.items()}
@@ -392,19 +420,32 @@ def test_lone_missing_path(scene: Scene, bad) -> None:
 @pytest.mark.parametrize(
     "args, exit_code, words",
     [
-        pytest.param(["img.png", "--keypoints", "malformed.json"], 1, ["img.png", "malformed.json", "not JSON"],
-                     id="malformed-keypoints"),
-        pytest.param(["img.png", "--keypoints", "elsewhere.json"], 1, ["elsewhere.json", "outside", "480x640"],
-                     id="keypoints-outside-image"),
-        pytest.param(["img.png", "--keypoints", "absent.json"], 1, ["absent.json", "no such file"],
-                     id="missing-keypoint-file"),
-        pytest.param(["img.png", "--body-model", "smpl", "--model-dir", "nomodels"], 2,
-                     [str(Path("nomodels") / "smpl" / "SMPL_NEUTRAL.pkl"), "--model-dir"], id="missing-body-model"),
+        pytest.param(
+            ["img.png", "--keypoints", "malformed.json"],
+            1,
+            ["img.png", "malformed.json", "not JSON"],
+            id="malformed-keypoints",
+        ),
+        pytest.param(
+            ["img.png", "--keypoints", "elsewhere.json"],
+            1,
+            ["elsewhere.json", "outside", "480x640"],
+            id="keypoints-outside-image",
+        ),
+        pytest.param(
+            ["img.png", "--keypoints", "absent.json"], 1, ["absent.json", "no such file"], id="missing-keypoint-file"
+        ),
+        pytest.param(
+            ["img.png", "--body-model", "smpl", "--model-dir", "nomodels"],
+            2,
+            [str(Path("nomodels") / "smpl" / "SMPL_NEUTRAL.pkl"), "--model-dir"],
+            id="missing-body-model",
+        ),
         pytest.param(["img.png", "--device", "cuda"], 2, ["cuda", "no CUDA device"], id="no-cuda"),
         pytest.param(["img.png", "--out", "afile"], 2, ["afile", "not a directory"], id="out-is-a-file"),
         pytest.param(["img.png", "--method", "nope"], 2, ["nope", "unknown method", "hund"], id="unknown-method"),
     ],
-)  # fmt: skip
+)
 def test_one_clear_line_per_error(
     scene: Scene, bad, monkeypatch: pytest.MonkeyPatch, args: list[str], exit_code: int, words: list[str]
 ) -> None:
@@ -442,7 +483,9 @@ def test_folder_tree_is_mirrored_and_stdin_read(scene: Scene, bad) -> None:
     # The folder's images in sorted order (hidden folders and non-images skipped), then stdin's
     # paths, each file once although tree/a/x.png is named twice.
     assert [p["input"] for p in printed] == ["tree/a/x.png", "tree/b/c/y.jpg", "elsewhere/solo.png"]
-    assert files_under(scene.root / "T") == {f"{stem}.{ext}" for stem in ("a/x", "b/c/y", "solo") for ext in ("json", "npz")}
+    assert files_under(scene.root / "T") == {
+        f"{stem}.{ext}" for stem in ("a/x", "b/c/y", "solo") for ext in ("json", "npz")
+    }
     y = json.loads((scene.root / "T" / "b" / "c" / "y.json").read_text())
     assert y["image_size"] == [320, 240]
 

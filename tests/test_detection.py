@@ -118,9 +118,7 @@ def coco_file() -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize(
-    "image_name", ["000000000002.jpg", "photos/000000000002.jpg", "coco_000000000002.jpg"]
-)
+@pytest.mark.parametrize("image_name", ["000000000002.jpg", "photos/000000000002.jpg", "coco_000000000002.jpg"])
 def test_coco_picks_the_annotations_of_the_named_image(tmp_path: Path, image_name: str) -> None:
     [person] = read_keypoint_file(write_json(tmp_path, coco_file()), image_name=image_name)
     assert point(person, "nose") == [200, 50, 1]
@@ -185,9 +183,7 @@ def with_annotation(**changes: Any) -> dict[str, Any]:
         ({**coco_file(), "images": coco_file()["images"][:1] * 2}, "listed 2 times"),
     ],
 )
-def test_malformed_files_raise_one_line_naming_the_file(
-    tmp_path: Path, content: Any, complaint: str
-) -> None:
+def test_malformed_files_raise_one_line_naming_the_file(tmp_path: Path, content: Any, complaint: str) -> None:
     path = tmp_path / "bad_keypoints.json"
     if isinstance(content, bytes):
         path.write_bytes(content)
@@ -360,8 +356,14 @@ def test_mediapipe_logs_stay_off_the_command_lines_stderr(media: Path) -> None:
         "    thread.join(0.01)\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "BODYFIT_NATIVE_LOGS"}
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parents[1], env=env, timeout=120)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout == "1\n"
     lines = run.stderr.splitlines()
@@ -382,8 +384,13 @@ def test_the_detector_starts_without_mediapipes_drawing_helpers_and_tasks() -> N
         "print(mp.tasks.vision.PoseLandmarker.__name__, mp.tasks.BaseOptions.__name__)\n"
         "print(mp.solutions.drawing_utils.DrawingSpec.__name__, 'matplotlib' in sys.modules)\n"
     )
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parents[1], timeout=120)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == ["[] False False", "PoseLandmarker BaseOptions", "DrawingSpec True"]
 
@@ -430,9 +437,7 @@ def bundled_task(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_a_pose_landmarker_task_finds_the_skier_and_her_double(
-    bundled_task: Path, media: Path
-) -> None:
+def test_a_pose_landmarker_task_finds_the_skier_and_her_double(bundled_task: Path, media: Path) -> None:
     image = read_image(media / SKIER)
     with MediaPipeDetector(pose_model=bundled_task) as det:
         check_skier(det.detect(image), media, image)

@@ -124,8 +124,11 @@ def check_code(code: str) -> list[str]:
         elif m := PYTHON.search(segment):
             problems += check_python(m.group(1), m.group(2), m.group(3))
             segment = segment[: m.start()]
-        problems += [f"no bodyfit command has {o}: {code.strip()}" for o in OPTION.findall(segment)
-                     if o not in all_cli_options() and o not in IGNORED_OPTIONS]  # fmt: skip
+        problems += [
+            f"no bodyfit command has {o}: {code.strip()}"
+            for o in OPTION.findall(segment)
+            if o not in all_cli_options() and o not in IGNORED_OPTIONS
+        ]
     return problems
 
 
@@ -139,9 +142,10 @@ def test_docs_name_only_commands_and_options_that_exist(doc: Path) -> None:
 def test_every_command_and_option_is_documented() -> None:
     text = "\n".join(doc.read_text() for doc in DOCS)
     missing = [
-        f"bodyfit {' '.join(path)}" for path in cli_tree() if path and not re.search(
-            r"bodyfit[ \t]+" + r"[ \t]+".join(map(re.escape, path)) + r"(?![\w-])", text)
-    ]  # fmt: skip
+        f"bodyfit {' '.join(path)}"
+        for path in cli_tree()
+        if path and not re.search(r"bodyfit[ \t]+" + r"[ \t]+".join(map(re.escape, path)) + r"(?![\w-])", text)
+    ]
     missing += sorted(
         f"{option} (bodyfit {' '.join(path)})"
         for path, (options, _) in cli_tree().items()

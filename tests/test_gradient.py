@@ -34,12 +34,21 @@ def random_model(extra_joints: int, seed: int = 0) -> BodyModel:
     pose_joints = np.arange(1, NUM_SMPL_JOINTS)
     if extra_joints:
         pose_joints[-1] = -1
-    return BodyModel(BodyModelData(
-        name=f"random-{n_j}", v_template=v_template, shapedirs=g.normal(size=(n_v, 3, 10)) * 0.01,
-        J_regressor=j_reg, weights=weights, parents=np.array(parents), faces=g.integers(0, n_v, (500, 3)),
-        landmark_ids=g.integers(0, n_v, (NUM_KEYPOINTS, 4)), landmark_weights=np.full((NUM_KEYPOINTS, 4), 0.25),
-        posedirs=g.normal(size=((n_j - 1) * 9, n_v * 3)) * 0.01, pose_joints=pose_joints,
-    ))  # fmt: skip
+    return BodyModel(
+        BodyModelData(
+            name=f"random-{n_j}",
+            v_template=v_template,
+            shapedirs=g.normal(size=(n_v, 3, 10)) * 0.01,
+            J_regressor=j_reg,
+            weights=weights,
+            parents=np.array(parents),
+            faces=g.integers(0, n_v, (500, 3)),
+            landmark_ids=g.integers(0, n_v, (NUM_KEYPOINTS, 4)),
+            landmark_weights=np.full((NUM_KEYPOINTS, 4), 0.25),
+            posedirs=g.normal(size=((n_j - 1) * 9, n_v * 3)) * 0.01,
+            pose_joints=pose_joints,
+        )
+    )
 
 
 @pytest.mark.parametrize("kind", ["default", "correctives", "smplx-like layout"])

@@ -161,7 +161,9 @@ def test_limb_turns_lay_each_segment_onto_the_detected_one(model: BodyModel, sam
     batch = sampler.sample(8, seed=7)
     ev = evidence(model, batch.obs)
     truth = state.decode(batch.state, batch.box)
-    wrong = truth.rotations @ axis_angle_to_matrix(0.25 * torch.randn(8, 24, 3, generator=torch.Generator().manual_seed(1)))
+    wrong = truth.rotations @ axis_angle_to_matrix(
+        0.25 * torch.randn(8, 24, 3, generator=torch.Generator().manual_seed(1))
+    )
 
     def misalignment(rotations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per segment (B, S): the image angle to the detected segment, the log length ratio; and the turns."""
@@ -185,7 +187,10 @@ def test_limb_turns_lay_each_segment_onto_the_detected_one(model: BodyModel, sam
     ev.segments.seen[:, 3] = 0  # an undetected segment asks for nothing
     assert misalignment(wrong)[2][:, 3].abs().max() == 0 and misalignment(wrong)[2][:, 2].abs().max() > 0
     a = alignment(model, Silhouettes(model), batch.state, ev, body3d=True, turns=True)
-    assert a.inputs.shape[1] == alignment(model, Silhouettes(model), batch.state, ev, body3d=True).inputs.shape[1] + turns[0].numel()
+    assert (
+        a.inputs.shape[1]
+        == alignment(model, Silhouettes(model), batch.state, ev, body3d=True).inputs.shape[1] + turns[0].numel()
+    )
 
 
 def test_hund_needs_no_gradients_at_test_time_where_lgd_computes_one(
@@ -223,10 +228,14 @@ def detection_set(sampler: ViewSampler, n: int, seed: int) -> DetectionSet:
     """Synthetic people stored as a detection set, as `bodyfit train detect` stores detected ones."""
     obs = sampler.sample(n, seed).obs
     return DetectionSet(
-        keypoints=obs.keypoints.numpy(), focal=obs.focal[:, 0].numpy(), image_size=(2 * obs.center).int().numpy(),
-        masks=(obs.masks.numpy() * 255).round().astype(np.uint8), has_mask=np.ones(n, bool),
-        source=np.array(["synthetic"] * n), frame=np.arange(n, dtype=np.int32),
-    )  # fmt: skip
+        keypoints=obs.keypoints.numpy(),
+        focal=obs.focal[:, 0].numpy(),
+        image_size=(2 * obs.center).int().numpy(),
+        masks=(obs.masks.numpy() * 255).round().astype(np.uint8),
+        has_mask=np.ones(n, bool),
+        source=np.array(["synthetic"] * n),
+        frame=np.arange(n, dtype=np.int32),
+    )
 
 
 @pytest.mark.parametrize("kind", ["hund", "lgd"])
@@ -237,9 +246,17 @@ def test_training_with_and_without_truth_resumes_exactly_and_records_its_data(
     unlabelled = tmp_path / "people.npz"
     detection_set(sampler, 24, seed=8).save(unlabelled)
     cfg = NetworkConfig(
-        kind=kind, steps=4, batch=8, hidden=32, stages=2, lgd_steps=2, meta_loss="last", unlabelled=[str(unlabelled)],
-        checkpoint_every=2, validation_views=16,
-    )  # fmt: skip
+        kind=kind,
+        steps=4,
+        batch=8,
+        hidden=32,
+        stages=2,
+        lgd_steps=2,
+        meta_loss="last",
+        unlabelled=[str(unlabelled)],
+        checkpoint_every=2,
+        validation_views=16,
+    )
     logs: list[dict] = []
     torch.set_num_threads(1)
     train_network(cfg, model, data, tmp_path / "a.pt", tmp_path / "a.ckpt", False, lambda s, log: logs.append(log))
@@ -257,7 +274,9 @@ POSES = Path(__file__).resolve().parents[1] / "data" / "poses.npz"
 
 
 @pytest.mark.skipif(
-    not (weights_file("hund", "default").is_file() and weights_file("regressor", "default").is_file() and POSES.is_file()),
+    not (
+        weights_file("hund", "default").is_file() and weights_file("regressor", "default").is_file() and POSES.is_file()
+    ),
     reason="needs the shipped hund and regressor weights and the pose dataset (bodyfit train data)",
 )
 def test_shipped_hund_refines_the_regressor_and_the_mean_pose_on_held_out_poses(model: BodyModel) -> None:

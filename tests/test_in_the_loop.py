@@ -41,10 +41,14 @@ def toy_poses(n: int = 32, seed: int = 0) -> PoseDataset:
     orient = np.zeros((n, 3), np.float32)
     orient[:, 1] = g.uniform(-np.pi, np.pi, n)
     return PoseDataset(
-        global_orient=orient, body_pose=(0.15 * g.standard_normal((n, 69))).astype(np.float32),
-        betas=np.zeros((n, 10), np.float32), trial=np.array(["01_01", "01_02"] * (n // 2)),
-        frame=np.arange(n), mirrored=np.zeros(n, bool), fit_error_mm=np.zeros(n, np.float32),
-    )  # fmt: skip
+        global_orient=orient,
+        body_pose=(0.15 * g.standard_normal((n, 69))).astype(np.float32),
+        betas=np.zeros((n, 10), np.float32),
+        trial=np.array(["01_01", "01_02"] * (n // 2)),
+        frame=np.arange(n),
+        mirrored=np.zeros(n, bool),
+        fit_error_mm=np.zeros(n, np.float32),
+    )
 
 
 def person(seed: int, width: int = 640, height: int = 480) -> PersonKeypoints:
@@ -70,7 +74,17 @@ def test_a_detection_set_survives_saving_and_a_bad_file_is_a_clear_error(tmp_pat
     data.save(tmp_path / "d.npz")
     back = DetectionSet.load(tmp_path / "d.npz")
     assert len(back) == 3
-    for name in ("keypoints", "focal", "image_size", "masks", "has_mask", "source", "frame", "has_truth", "true_keypoints3d"):
+    for name in (
+        "keypoints",
+        "focal",
+        "image_size",
+        "masks",
+        "has_mask",
+        "source",
+        "frame",
+        "has_truth",
+        "true_keypoints3d",
+    ):
         assert np.array_equal(getattr(back, name), getattr(data, name)), name
     assert back.has_mask.tolist() == [True, False, True] and not back.masks[1].any() and back.masks[0].max() > 200
     assert back.frame.tolist() == [15, 15, 0] and back.source.tolist() == ["a/clip.mp4", "a/clip.mp4", "b.jpg"]
@@ -174,11 +188,24 @@ def tiny_setup(model: BodyModel, tmp_path: Path) -> tuple[Path, Path, Path]:
 
 def test_a_tiny_in_the_loop_run_writes_weights_with_a_manifest_and_resumes(model: BodyModel, tmp_path: Path) -> None:
     poses, people, start = tiny_setup(model, tmp_path)
-    cfg = InTheLoopConfig(epochs=2, batch=1, replay=2, synthetic_batch=4, teacher="smplify", smplify_iters=3,
-                          mirror=False, min_keypoints=4, max_error=1.0, checkpoint_every=1, validation_views=8)  # fmt: skip
+    cfg = InTheLoopConfig(
+        epochs=2,
+        batch=1,
+        replay=2,
+        synthetic_batch=4,
+        teacher="smplify",
+        smplify_iters=3,
+        mirror=False,
+        min_keypoints=4,
+        max_error=1.0,
+        checkpoint_every=1,
+        validation_views=8,
+    )
 
     def run(c: InTheLoopConfig, name: str, resume: bool = False) -> dict:
-        return train_in_the_loop(c, model, [people], poses, start, tmp_path / f"{name}.pt", tmp_path / f"{name}.ckpt", resume)
+        return train_in_the_loop(
+            c, model, [people], poses, start, tmp_path / f"{name}.pt", tmp_path / f"{name}.ckpt", resume
+        )
 
     full = run(cfg, "a")
     run(replace(cfg, epochs=1), "b")  # stopped after the first epoch (2 steps)...
@@ -213,29 +240,55 @@ def test_a_tiny_in_the_loop_run_writes_weights_with_a_manifest_and_resumes(model
     with pytest.raises(InputError, match="another configuration"):
         run(replace(cfg, teacher="lgd"), "b", resume=True)
     with pytest.raises(InputError, match="no regressor to start from"):
-        train_in_the_loop(cfg, model, [people], poses, tmp_path / "none.pt", tmp_path / "c.pt", tmp_path / "c.ckpt", False)
+        train_in_the_loop(
+            cfg, model, [people], poses, tmp_path / "none.pt", tmp_path / "c.pt", tmp_path / "c.ckpt", False
+        )
 
 
 def test_lgd_can_be_the_teacher_instead_of_smplify(
     model: BodyModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     poses, people, start = tiny_setup(model, tmp_path)
-    cfg = InTheLoopConfig(epochs=1, batch=2, replay=0, synthetic_batch=4, smplify_iters=3, mirror=False, min_keypoints=4,
-                          max_error=1.0, validation_views=8)  # fmt: skip
+    cfg = InTheLoopConfig(
+        epochs=1,
+        batch=2,
+        replay=0,
+        synthetic_batch=4,
+        smplify_iters=3,
+        mirror=False,
+        min_keypoints=4,
+        max_error=1.0,
+        validation_views=8,
+    )
     refined: list[int] = []
     lgd_fit = LearnedGradientDescent.fit
-    monkeypatch.setattr(LearnedGradientDescent, "fit", lambda self, obs, init: refined.append(obs.batch_size) or lgd_fit(self, obs, init))
+    monkeypatch.setattr(
+        LearnedGradientDescent,
+        "fit",
+        lambda self, obs, init: refined.append(obs.batch_size) or lgd_fit(self, obs, init),
+    )
 
     def kept_fits(teacher: str, mirror: bool = False) -> torch.Tensor:
-        train_in_the_loop(replace(cfg, teacher=teacher, mirror=mirror), model, [people], poses, start,
-                          tmp_path / f"{teacher}.pt", tmp_path / f"{teacher}.ckpt", False)  # fmt: skip
+        train_in_the_loop(
+            replace(cfg, teacher=teacher, mirror=mirror),
+            model,
+            [people],
+            poses,
+            start,
+            tmp_path / f"{teacher}.pt",
+            tmp_path / f"{teacher}.ckpt",
+            False,
+        )
         return torch.load(tmp_path / f"{teacher}.ckpt", weights_only=True)["fits"]["params"]
 
     plain = kept_fits("smplify")
     assert refined == []
     with_lgd = kept_fits("lgd")
     assert refined == [2]  # one step, both people fitted by LGD
-    teacher, lgd_file = read_network_file(tmp_path / "lgd.pt")["manifest"]["teacher_weights"], weights_file("lgd", model.name)
+    teacher, lgd_file = (
+        read_network_file(tmp_path / "lgd.pt")["manifest"]["teacher_weights"],
+        weights_file("lgd", model.name),
+    )
     assert teacher == {"file": str(lgd_file), "sha256": file_digest(lgd_file)}
     assert (with_lgd - plain).abs().max() > 1e-2
     # In a mirror there are four people: two steps of two, and the mirrored ones get fits of their own.
@@ -245,7 +298,9 @@ def test_lgd_can_be_the_teacher_instead_of_smplify(
         kept_fits("hund")
 
 
-def test_spin_chooses_the_in_the_loop_regressor(model: BodyModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_spin_chooses_the_in_the_loop_regressor(
+    model: BodyModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     other = BodyModel(replace(load_body_model("default"), name="untrained"))
     with pytest.raises(BodyfitError, match="--init spin.*bodyfit train regressor --in-the-loop"):
         make_init("spin", other)
@@ -254,12 +309,18 @@ def test_spin_chooses_the_in_the_loop_regressor(model: BodyModel, tmp_path: Path
 
     _, _, start = tiny_setup(model, tmp_path)
     real = weights_module.weights_file
-    monkeypatch.setattr(weights_module, "weights_file", lambda kind, body: start if kind == "regressor_spin" else real(kind, body))
+    monkeypatch.setattr(
+        weights_module, "weights_file", lambda kind, body: start if kind == "regressor_spin" else real(kind, body)
+    )
     init = make_init("spin", model)
     assert init.name == "spin" and init.net.architecture["hidden"] == 16
     backend = make_backend("spin", model)
     assert make_init("auto", model, backend) is backend and make_init("spin", model, backend) is backend
     # auto prefers the in-the-loop regressor, and takes the mocap-only one where there is none.
     assert make_init("auto", model).name == "spin"
-    monkeypatch.setattr(weights_module, "weights_file", lambda kind, body: tmp_path / "none.pt" if kind == "regressor_spin" else real(kind, body))
+    monkeypatch.setattr(
+        weights_module,
+        "weights_file",
+        lambda kind, body: tmp_path / "none.pt" if kind == "regressor_spin" else real(kind, body),
+    )
     assert make_init("auto", model).name == "regressor"

@@ -311,8 +311,12 @@ def test_directory_is_searched_recursively_sorted_skipping_hidden(tree: Path) ->
     assert [i.path for i in items] == [Path("photos") / i.rel for i in items]
     assert _rels(expand_inputs(["photos"], {"video"})) == ["clip.MP4"]
     assert _rels(expand_inputs(["photos/"], {"image", "video"})) == [
-        "B.PNG", "a.jpg", "clip.MP4", "sub/c.Jpeg", "sub/deep/d.png",
-    ]  # fmt: skip
+        "B.PNG",
+        "a.jpg",
+        "clip.MP4",
+        "sub/c.Jpeg",
+        "sub/deep/d.png",
+    ]
 
 
 def test_explicit_file_is_kept_whatever_its_suffix(tree: Path) -> None:
@@ -326,8 +330,11 @@ def test_explicit_file_is_kept_whatever_its_suffix(tree: Path) -> None:
 def test_glob_patterns(tree: Path) -> None:
     assert _rels(expand_inputs(["photos/*.jpg"], {"image"})) == ["a.jpg"]
     assert _rels(expand_inputs(["photos/**/*"], {"image"})) == [
-        "B.PNG", "a.jpg", "sub/c.Jpeg", "sub/deep/d.png",
-    ]  # fmt: skip
+        "B.PNG",
+        "a.jpg",
+        "sub/c.Jpeg",
+        "sub/deep/d.png",
+    ]
     # Matched directories keep their part of the path, so same-named files cannot collide.
     assert _rels(expand_inputs([str(tree / "photos" / "s*")], {"image"})) == ["sub/c.Jpeg", "sub/deep/d.png"]
     with pytest.raises(InputError, match=r"^no images match photos/\*\.gif$"):
@@ -360,7 +367,9 @@ def test_missing_path_and_empty_directory_errors(tree: Path) -> None:
 def test_errors_are_collected_per_argument_when_asked(tree: Path) -> None:
     (tree / "empty").mkdir(exist_ok=True)
     errors: list = []
-    items = expand_inputs(["gone.jpg", "photos", "-", "empty"], {"image"}, stdin=io.StringIO("missing.png\n"), errors=errors)
+    items = expand_inputs(
+        ["gone.jpg", "photos", "-", "empty"], {"image"}, stdin=io.StringIO("missing.png\n"), errors=errors
+    )
     assert _rels(items) == ["B.PNG", "a.jpg", "sub/c.Jpeg", "sub/deep/d.png"]
     assert [(arg, str(e)) for arg, e in errors] == [
         ("gone.jpg", "no such file or directory: gone.jpg"),

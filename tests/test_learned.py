@@ -42,10 +42,14 @@ def toy_dataset(n: int = 64, seed: int = 0) -> PoseDataset:
     orient = np.zeros((n, 3), np.float32)
     orient[:, 1] = g.uniform(-np.pi, np.pi, n)  # turned about the vertical
     return PoseDataset(
-        global_orient=orient, body_pose=(0.2 * g.standard_normal((n, 69))).astype(np.float32),
-        betas=np.zeros((n, 10), np.float32), trial=np.array(["01_01", "01_02"] * (n // 2)),
-        frame=np.arange(n), mirrored=np.zeros(n, bool), fit_error_mm=np.zeros(n, np.float32),
-    )  # fmt: skip
+        global_orient=orient,
+        body_pose=(0.2 * g.standard_normal((n, 69))).astype(np.float32),
+        betas=np.zeros((n, 10), np.float32),
+        trial=np.array(["01_01", "01_02"] * (n // 2)),
+        frame=np.arange(n),
+        mirrored=np.zeros(n, bool),
+        fit_error_mm=np.zeros(n, np.float32),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -116,11 +120,16 @@ def test_a_small_step_against_the_reprojection_gradient_lowers_the_loss(model: B
     assert not grad.requires_grad
 
 
-def test_the_gradient_step_moves_against_the_gradient_by_its_learned_sizes(model: BodyModel, sampler: ViewSampler) -> None:
+def test_the_gradient_step_moves_against_the_gradient_by_its_learned_sizes(
+    model: BodyModel, sampler: ViewSampler
+) -> None:
     batch = sampler.sample(8, seed=4)
     x = state.encode(model, MeanInit(model)(batch.obs), batch.box)
     grad = reprojection_gradient(model, x, batch.obs, batch.box)
-    plain, stepped = UpdateNetwork(model.num_betas, steps=2), UpdateNetwork(model.num_betas, steps=2, gradient_step=True)
+    plain, stepped = (
+        UpdateNetwork(model.num_betas, steps=2),
+        UpdateNetwork(model.num_betas, steps=2, gradient_step=True),
+    )
     # Untrained, the network's own output is zero: a plain network stays, one with the gradient step descends.
     assert torch.equal(plain(x, grad, batch.features, 0), torch.zeros_like(x))
     assert plain.step_sizes is None and "step_sizes" not in plain.state_dict()
@@ -141,8 +150,9 @@ def test_the_gradient_step_moves_against_the_gradient_by_its_learned_sizes(model
 
 
 def test_regressor_starts_replace_a_share_of_the_starts_and_none_leaves_the_draws_alone(
-    model: BodyModel, sampler: ViewSampler,
-) -> None:  # fmt: skip
+    model: BodyModel,
+    sampler: ViewSampler,
+) -> None:
     batch = sampler.sample(64, seed=5)
     regressor = KeypointRegressor(model.num_betas, hidden=16, blocks=1)
     with torch.no_grad():
@@ -175,7 +185,15 @@ def test_training_lowers_the_loss_and_resuming_matches_an_uninterrupted_run(mode
     cfg = NetworkConfig(kind="lgd", steps=6, batch=16, hidden=32, lgd_steps=2, checkpoint_every=3, validation_views=32)
     losses_seen: list[float] = []
     torch.set_num_threads(1)
-    train_network(cfg, model, data, tmp_path / "a.pt", tmp_path / "a.ckpt", False, lambda s, logs: losses_seen.append(logs["loss"]))
+    train_network(
+        cfg,
+        model,
+        data,
+        tmp_path / "a.pt",
+        tmp_path / "a.ckpt",
+        False,
+        lambda s, logs: losses_seen.append(logs["loss"]),
+    )
     # Interrupted after 3 steps (the checkpoint of a 3-step run), then resumed to 6.
     train_network(replace(cfg, steps=3), model, data, tmp_path / "b.pt", tmp_path / "b.ckpt", False)
     train_network(cfg, model, data, tmp_path / "b.pt", tmp_path / "b.ckpt", True)
@@ -185,9 +203,13 @@ def test_training_lowers_the_loss_and_resuming_matches_an_uninterrupted_run(mode
     assert a["training"]["lgd_steps"] == 2 and a["manifest"]["train_poses"] == 48
     assert set(a["manifest"]["validation"]) == {"pa_mpjpe_mm", "mpjpe_mm"}
 
-    long = NetworkConfig(kind="regressor", steps=60, batch=32, hidden=64, lr=3e-3, warmup=5, checkpoint_every=60, validation_views=32)
+    long = NetworkConfig(
+        kind="regressor", steps=60, batch=32, hidden=64, lr=3e-3, warmup=5, checkpoint_every=60, validation_views=32
+    )
     seen: list[float] = []
-    train_network(long, model, data, tmp_path / "r.pt", tmp_path / "r.ckpt", False, lambda s, logs: seen.append(logs["loss"]))
+    train_network(
+        long, model, data, tmp_path / "r.pt", tmp_path / "r.ckpt", False, lambda s, logs: seen.append(logs["loss"])
+    )
     assert np.mean(seen[-10:]) < 0.7 * np.mean(seen[:10])
 
 
@@ -200,8 +222,10 @@ def test_resuming_with_another_configuration_is_refused(model: BodyModel, tmp_pa
 
 
 def test_the_2d_weight_reaches_the_loss_and_old_checkpoints_resume_with_its_old_value(
-    model: BodyModel, sampler: ViewSampler, tmp_path: Path,
-) -> None:  # fmt: skip
+    model: BodyModel,
+    sampler: ViewSampler,
+    tmp_path: Path,
+) -> None:
     batch = sampler.sample(8, seed=3)
     x = batch.state + 0.05 * torch.randn(batch.state.shape, generator=torch.Generator().manual_seed(0))
     base, terms = state_loss(model, x, batch)

@@ -227,15 +227,26 @@ def test_bvh_unit_guess(tmp_path: Path, leg: float, scale: float) -> None:
 
 def test_bvh_table_choice() -> None:
     cmu = ["Hips", "LeftUpLeg", "Neck", "Neck1", "Head", "LeftHand", "LeftFingerBase"]
-    assert bvh_joint_map(cmu) == {"Hips": "pelvis", "LeftUpLeg": "left_hip", "Neck1": "neck", "Head": "head",
-                                  "LeftFingerBase": "left_wrist"}  # fmt: skip
+    assert bvh_joint_map(cmu) == {
+        "Hips": "pelvis",
+        "LeftUpLeg": "left_hip",
+        "Neck1": "neck",
+        "Head": "head",
+        "LeftFingerBase": "left_wrist",
+    }
     mixamo = ["Hips", "LeftUpLeg", "Neck", "Head", "LeftShoulder", "LeftArm", "LeftHand"]
     assert bvh_joint_map(mixamo)["LeftHand"] == "left_wrist" and "LeftShoulder" not in bvh_joint_map(mixamo)
     biovision = ["Hips", "LeftHip", "LeftKnee", "Chest", "LeftCollar", "LeftShoulder", "LeftElbow"]
     assert bvh_joint_map(biovision)["LeftShoulder"] == "left_shoulder"
     daz = ["hip", "abdomen", "chest", "neck", "head", "lCollar", "lShldr", "lForeArm", "lHand", "lButtock", "lThigh"]
-    assert bvh_joint_map(daz) == {"lThigh": "left_hip", "neck": "neck", "head": "head", "lShldr": "left_shoulder",
-                                  "lForeArm": "left_elbow", "lHand": "left_wrist"}  # fmt: skip
+    assert bvh_joint_map(daz) == {
+        "lThigh": "left_hip",
+        "neck": "neck",
+        "head": "head",
+        "lShldr": "left_shoulder",
+        "lForeArm": "left_elbow",
+        "lHand": "left_wrist",
+    }
 
 
 def test_cmu_daz_bvh_is_plausible() -> None:
@@ -250,9 +261,15 @@ def test_cmu_daz_bvh_is_plausible() -> None:
         assert (clip.joint("head")[:, 1] > clip.joint(f"{side}_ankle")[:, 1] + 0.8).all()  # upright, sitting too
     lowest = min(clip.joint("left_ankle")[:, 1].min(), clip.joint("right_ankle")[:, 1].min())
     assert 0.0 < lowest < 0.12  # ankles just above the floor (y = 0)
-    for a, b, low, high in (("hip", "knee", 0.3, 0.5), ("knee", "ankle", 0.35, 0.5), ("shoulder", "elbow", 0.22, 0.35),
-                            ("elbow", "wrist", 0.2, 0.3)):  # fmt: skip
-        left, right = (np.linalg.norm(clip.joint(f"{s}_{a}") - clip.joint(f"{s}_{b}"), axis=1) for s in ("left", "right"))
+    for a, b, low, high in (
+        ("hip", "knee", 0.3, 0.5),
+        ("knee", "ankle", 0.35, 0.5),
+        ("shoulder", "elbow", 0.22, 0.35),
+        ("elbow", "wrist", 0.2, 0.3),
+    ):
+        left, right = (
+            np.linalg.norm(clip.joint(f"{s}_{a}") - clip.joint(f"{s}_{b}"), axis=1) for s in ("left", "right")
+        )
         assert low < left.mean() < high and np.ptp(left) < 1e-4  # metres, rigid
         assert abs(left.mean() - right.mean()) < 1e-4  # left-right symmetric
     # Right-handed, y up, left named left: a walker faces the way it walks, forward = left x up.
@@ -260,7 +277,9 @@ def test_cmu_daz_bvh_is_plausible() -> None:
     left, right = walk.joint("left_hip"), walk.joint("right_hip")
     facing = np.cross(left - right, [0.0, 1.0, 0.0]).mean(0)
     travel = (left + right)[-1] / 2 - (left + right)[0] / 2
-    assert np.linalg.norm(travel) > 1.0 and np.dot(facing, travel) > 0.8 * np.linalg.norm(facing) * np.linalg.norm(travel)
+    assert np.linalg.norm(travel) > 1.0 and np.dot(facing, travel) > 0.8 * np.linalg.norm(facing) * np.linalg.norm(
+        travel
+    )
 
 
 # --- AMASS --------------------------------------------------------------------------------------

@@ -23,8 +23,14 @@ tomllib = pytest.importorskip("tomllib")
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-SHIPPED = ["default_body.npz", "pose_prior.npz", "regressor_default.pt", "regressor_spin_default.pt",
-           "lgd_default.pt", "hund_default.pt"]  # fmt: skip
+SHIPPED = [
+    "default_body.npz",
+    "pose_prior.npz",
+    "regressor_default.pt",
+    "regressor_spin_default.pt",
+    "lgd_default.pt",
+    "hund_default.pt",
+]
 # Modules bodyfit_cli imports that are not named as the distribution providing them.
 PROVIDED_BY = {"cv2": "mediapipe"}  # mediapipe brings opencv-contrib-python
 
@@ -91,11 +97,14 @@ def test_version_prints_the_pyproject_version_without_torch() -> None:
         (["lgd"], "bodyfit_cli.training.commands.make_network", TRAIN_DIR / "lgd_default.pt"),
         (["hund"], "bodyfit_cli.training.commands.make_network", TRAIN_DIR / "hund_default.pt"),
         (["regressor"], "bodyfit_cli.training.commands.make_network", TRAIN_DIR / "regressor_default.pt"),
-        (["regressor", "--in-the-loop", "d.npz"], "bodyfit_cli.training.in_the_loop.run_in_the_loop",
-         TRAIN_DIR / "regressor_spin_default.pt"),
+        (
+            ["regressor", "--in-the-loop", "d.npz"],
+            "bodyfit_cli.training.in_the_loop.run_in_the_loop",
+            TRAIN_DIR / "regressor_spin_default.pt",
+        ),
         (["lgd", "--out", "models/xyz.pt"], "bodyfit_cli.training.commands.make_network", Path("models/xyz.pt")),
     ],
-)  # fmt: skip
+)
 def test_training_writes_to_a_working_folder_unless_told(monkeypatch, args, target, expected) -> None:
     module, name = target.rsplit(".", 1)
     seen = []

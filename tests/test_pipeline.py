@@ -21,7 +21,9 @@ LIMB = [KEYPOINT_INDEX[n] for n in LIMB_KEYPOINTS]
 
 
 def pa_mpjpe_mm(pred: np.ndarray, truth: np.ndarray) -> float:
-    aligned = similarity_align(torch.tensor(pred, dtype=torch.float64)[None], torch.tensor(truth, dtype=torch.float64)[None])[0].numpy()
+    aligned = similarity_align(
+        torch.tensor(pred, dtype=torch.float64)[None], torch.tensor(truth, dtype=torch.float64)[None]
+    )[0].numpy()
     return float(np.linalg.norm(aligned - truth, axis=1).mean() * 1000)
 
 
@@ -44,8 +46,12 @@ def test_fit_recovers_the_rendered_body(pipeline, name):
     # Depth from a single view: within 15% of the true distance.
     assert abs(got["translation"][2] - want["translation"][2]) < 0.15 * want["translation"][2]
     # Seen from the back, the fit must be turned around too: the nose points away from the camera.
-    nose_z = got["keypoints3d"]["nose"][2] - np.mean([got["keypoints3d"]["left_ear"][2], got["keypoints3d"]["right_ear"][2]])
-    true_nose_z = want["keypoints3d"]["nose"][2] - np.mean([want["keypoints3d"]["left_ear"][2], want["keypoints3d"]["right_ear"][2]])
+    nose_z = got["keypoints3d"]["nose"][2] - np.mean(
+        [got["keypoints3d"]["left_ear"][2], got["keypoints3d"]["right_ear"][2]]
+    )
+    true_nose_z = want["keypoints3d"]["nose"][2] - np.mean(
+        [want["keypoints3d"]["left_ear"][2], want["keypoints3d"]["right_ear"][2]]
+    )
     assert np.sign(nose_z) == np.sign(true_nose_z)
 
 
@@ -93,8 +99,10 @@ def test_a_large_photo_is_fitted_in_its_own_pixels_and_drawn_at_a_bounded_size(t
     assert np.linalg.norm(joints_big - joints_small, axis=1).mean() < 0.05  # metres
     assert got["reprojection_error_px"] < factor * max(want["reprojection_error_px"], 2.0) * 1.5
 
-    overlays = {name: read_image(tmp_path / "out" / f"{stem}_overlay.png")
-                for name, stem in (("small", "standing_front"), ("big", "big"))}  # fmt: skip
+    overlays = {
+        name: read_image(tmp_path / "out" / f"{stem}_overlay.png")
+        for name, stem in (("small", "standing_front"), ("big", "big"))
+    }
     w = round(4800 * OVERLAY_MAX_SIDE / 6000)
     assert overlays["big"].shape == (OVERLAY_MAX_SIDE, 2 * w, 3)  # photo and side view, 4096 high, not 6000
     # Where the mesh covers the photo, on the photo panel: the same region, at either size.

@@ -175,8 +175,14 @@ def test_reused_renderer_draws_what_a_fresh_one_draws(backend: str, tmp_path: Pa
     again = gl.render(scene, CAMERA)
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(root / "tests")])}
-    done = subprocess.run([sys.executable, "-c", FRESH_SCRIPT, str(tmp_path / "fresh.npz")], env=env, cwd=root,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", FRESH_SCRIPT, str(tmp_path / "fresh.npz")],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     with np.load(tmp_path / "fresh.npz") as fresh:
         np.testing.assert_array_equal(again[0], fresh["rgb"])
@@ -285,11 +291,21 @@ def test_quiet_silences_the_software_renderer_notice(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[1]
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "BODYFIT_RENDERER", "BODYFIT_MODEL_DIR")}
     env.update(PYOPENGL_PLATFORM="egl", EGL_DEVICE_ID="99")
-    args = [sys.executable, "-m", "bodyfit_cli", "image", str(root / "samples" / "standing_front.jpg"), "--out", str(tmp_path)]
+    args = [
+        sys.executable,
+        "-m",
+        "bodyfit_cli",
+        "image",
+        str(root / "samples" / "standing_front.jpg"),
+        "--out",
+        str(tmp_path),
+    ]
     loud = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert loud.returncode == 0, loud.stderr
     assert "bodyfit: OpenGL unavailable (" in loud.stderr and (tmp_path / "standing_front_overlay.png").is_file()
-    quiet = subprocess.run([*args, "--overwrite", "--quiet"], env=env, capture_output=True, text=True, timeout=300, check=False)
+    quiet = subprocess.run(
+        [*args, "--overwrite", "--quiet"], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
     assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
 
 

@@ -16,17 +16,28 @@ from bodyfit_cli.vocabulary import KEYPOINT_INDEX, KEYPOINT_NAMES, mirror_name
 
 # A standing stick figure, y-up, facing +z, its left side at +x (metres).
 STICK = {
-    "nose": (0.0, 1.65, 0.08), "left_eye": (0.03, 1.68, 0.06), "right_eye": (-0.03, 1.68, 0.06),
-    "left_ear": (0.07, 1.65, 0.0), "right_ear": (-0.07, 1.65, 0.0),
-    "left_shoulder": (0.18, 1.45, 0.0), "right_shoulder": (-0.18, 1.45, 0.0),
-    "left_elbow": (0.2, 1.15, 0.0), "right_elbow": (-0.2, 1.15, 0.0),
-    "left_wrist": (0.22, 0.9, 0.05), "right_wrist": (-0.22, 0.9, 0.05),
-    "left_hip": (0.1, 0.95, 0.0), "right_hip": (-0.1, 0.95, 0.0),
-    "left_knee": (0.1, 0.5, 0.02), "right_knee": (-0.1, 0.5, 0.02),
-    "left_ankle": (0.1, 0.08, 0.0), "right_ankle": (-0.1, 0.08, 0.0),
-    "left_heel": (0.1, 0.03, -0.05), "right_heel": (-0.1, 0.03, -0.05),
-    "left_big_toe": (0.12, 0.0, 0.15), "right_big_toe": (-0.12, 0.0, 0.15),
-}  # fmt: skip
+    "nose": (0.0, 1.65, 0.08),
+    "left_eye": (0.03, 1.68, 0.06),
+    "right_eye": (-0.03, 1.68, 0.06),
+    "left_ear": (0.07, 1.65, 0.0),
+    "right_ear": (-0.07, 1.65, 0.0),
+    "left_shoulder": (0.18, 1.45, 0.0),
+    "right_shoulder": (-0.18, 1.45, 0.0),
+    "left_elbow": (0.2, 1.15, 0.0),
+    "right_elbow": (-0.2, 1.15, 0.0),
+    "left_wrist": (0.22, 0.9, 0.05),
+    "right_wrist": (-0.22, 0.9, 0.05),
+    "left_hip": (0.1, 0.95, 0.0),
+    "right_hip": (-0.1, 0.95, 0.0),
+    "left_knee": (0.1, 0.5, 0.02),
+    "right_knee": (-0.1, 0.5, 0.02),
+    "left_ankle": (0.1, 0.08, 0.0),
+    "right_ankle": (-0.1, 0.08, 0.0),
+    "left_heel": (0.1, 0.03, -0.05),
+    "right_heel": (-0.1, 0.03, -0.05),
+    "left_big_toe": (0.12, 0.0, 0.15),
+    "right_big_toe": (-0.12, 0.0, 0.15),
+}
 Y_TO_Z_UP = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # +90 deg about x: y -> z
 CLEAN = ProjectionConfig(noise_px=0.0, outlier_rate=0.0, dropout=0.0, truncation=0.0)
 NAMES = list(KEYPOINT_NAMES)

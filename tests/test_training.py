@@ -51,7 +51,12 @@ def random_params(batch: int, seed: int, model: BodyModel) -> BodyParams:
         i = SMPL_JOINT_INDEX[joint] - 1
         pose[:, i, axis] = sign * pose[:, i, axis].abs()
     orient = torch.randn(batch, 3, generator=g)
-    return BodyParams(orient, pose, 0.5 * torch.randn(batch, 10, generator=g).mean(0, keepdim=True).expand(batch, -1), torch.randn(batch, 3, generator=g))
+    return BodyParams(
+        orient,
+        pose,
+        0.5 * torch.randn(batch, 10, generator=g).mean(0, keepdim=True).expand(batch, -1),
+        torch.randn(batch, 3, generator=g),
+    )
 
 
 def test_fit_joints3d_recovers_poses_from_their_own_joints(model: BodyModel) -> None:
@@ -85,7 +90,9 @@ def test_mirror_reflects_the_posed_body(model: BodyModel) -> None:
     back = mirror(m_orient, m_pose)
     np.testing.assert_allclose(back[0], orient, atol=1e-6)
     np.testing.assert_allclose(back[1], pose, atol=1e-6)
-    mirrored = BodyParams(torch.from_numpy(m_orient), torch.from_numpy(m_pose).view(-1, 23, 3), params.betas, params.transl)
+    mirrored = BodyParams(
+        torch.from_numpy(m_orient), torch.from_numpy(m_pose).view(-1, 23, 3), params.betas, params.transl
+    )
     with torch.no_grad():
         a, b = params.pose(model).joints, mirrored.pose(model).joints
     swap = [SMPL_JOINT_INDEX[mirror_name(n)] for n in SMPL_JOINT_NAMES]
@@ -121,8 +128,23 @@ def test_retarget_subject_shares_one_shape_and_fits_each_frame(model: BodyModel)
     truth = random_params(24, 3, model)
     with torch.no_grad():
         joints = truth.pose(model).joints.numpy()
-    names = ("pelvis", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "neck",
-             "head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist")  # fmt: skip
+    names = (
+        "pelvis",
+        "left_hip",
+        "right_hip",
+        "left_knee",
+        "right_knee",
+        "left_ankle",
+        "right_ankle",
+        "neck",
+        "head",
+        "left_shoulder",
+        "right_shoulder",
+        "left_elbow",
+        "right_elbow",
+        "left_wrist",
+        "right_wrist",
+    )
     ids = [SMPL_JOINT_INDEX[n] for n in names]
     clips = [MocapClip(f"t{i}", names, joints[i * 12 : (i + 1) * 12, ids], 30.0, "test") for i in range(2)]
     done = []
@@ -182,10 +204,14 @@ def test_gmm_recovers_a_known_mixture() -> None:
     var = torch.diagonal(mix.covariances[order], dim1=-2, dim2=-1).float()
     torch.testing.assert_close(var, (scales**2)[:, None].expand(3, 2), rtol=0.15, atol=0)
     # Its densities are the textbook ones.
-    ref = torch.stack([
-        torch.distributions.MultivariateNormal(mix.means[k], mix.covariances[k]).log_prob(x[:5].double()) + mix.weights[k].log()
-        for k in range(3)
-    ], 1)  # fmt: skip
+    ref = torch.stack(
+        [
+            torch.distributions.MultivariateNormal(mix.means[k], mix.covariances[k]).log_prob(x[:5].double())
+            + mix.weights[k].log()
+            for k in range(3)
+        ],
+        1,
+    )
     torch.testing.assert_close(mix.log_prob(x[:5].double()), ref)
 
 
@@ -204,14 +230,21 @@ def test_gmm_prior_energy_is_the_best_components_negative_log_likelihood() -> No
     weights = torch.tensor([0.5, 0.3, 0.2])
     prior = GMMPosePrior(weights, means, covs)
     x = means[1] + 0.1 * torch.randn(5, d, generator=g)
-    nll = -torch.stack([
-        torch.distributions.MultivariateNormal(means[j].double(), covs[j].double()).log_prob(x.double()) + weights[j].log()
-        for j in range(k)
-    ], 1)  # fmt: skip
-    best_mean_nll = -torch.stack([
-        torch.distributions.MultivariateNormal(means[j].double(), covs[j].double()).log_prob(means[j].double()) + weights[j].log()
-        for j in range(k)
-    ]).max()  # fmt: skip
+    nll = -torch.stack(
+        [
+            torch.distributions.MultivariateNormal(means[j].double(), covs[j].double()).log_prob(x.double())
+            + weights[j].log()
+            for j in range(k)
+        ],
+        1,
+    )
+    best_mean_nll = -torch.stack(
+        [
+            torch.distributions.MultivariateNormal(means[j].double(), covs[j].double()).log_prob(means[j].double())
+            + weights[j].log()
+            for j in range(k)
+        ]
+    ).max()
     expected = nll.min(1).values - best_mean_nll
     torch.testing.assert_close(prior(x.view(5, 23, 3)).double(), expected, rtol=1e-4, atol=1e-3)
     assert float(prior(means.view(k, 23, 3)).min()) == pytest.approx(0.0, abs=1e-3)
@@ -239,9 +272,13 @@ def test_unknown_or_missing_prior() -> None:
 
 def run_train(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "bodyfit_cli", "train", *args], cwd=cwd, capture_output=True, text=True, timeout=600,
+        [sys.executable, "-m", "bodyfit_cli", "train", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
         check=False,
-    )  # fmt: skip
+    )
 
 
 def test_train_prior_command_writes_a_loadable_prior(tmp_path: Path) -> None:
@@ -257,20 +294,32 @@ def test_train_prior_command_writes_a_loadable_prior(tmp_path: Path) -> None:
         fit_error_mm=np.zeros(n, np.float32),
     )
     data.save(tmp_path / "poses.npz")
-    done = run_train("prior", "--data", "poses.npz", "--out", "out/prior.npz", "--components", "2", "--iters", "5", cwd=tmp_path)
+    done = run_train(
+        "prior", "--data", "poses.npz", "--out", "out/prior.npz", "--components", "2", "--iters", "5", cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     assert "350 training poses" in done.stderr  # the validation trial is held out
     prior = GMMPosePrior.load(tmp_path / "out" / "prior.npz")
     assert prior.means.shape == (2, 69)
     missing = run_train("prior", "--data", "nope.npz", cwd=tmp_path)
-    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1 and "bodyfit train data" in missing.stderr
+    assert (
+        missing.returncode == 2
+        and len(missing.stderr.strip().splitlines()) == 1
+        and "bodyfit train data" in missing.stderr
+    )
 
 
 def test_amass_files_join_the_dataset_without_retargeting(model: BodyModel, tmp_path: Path) -> None:
     g = np.random.default_rng(0)
     poses = (0.3 * g.normal(size=(40, 156))).astype(np.float32)
-    np.savez(tmp_path / "s1_walk_poses.npz", poses=poses, betas=np.zeros(16), trans=np.zeros((40, 3)),
-             mocap_framerate=np.array(60.0), gender="neutral")  # fmt: skip
+    np.savez(
+        tmp_path / "s1_walk_poses.npz",
+        poses=poses,
+        betas=np.zeros(16),
+        trans=np.zeros((40, 3)),
+        mocap_framerate=np.array(60.0),
+        gender="neutral",
+    )
     data = build_pose_dataset(model, [tmp_path])
     original = data.select(~data.mirrored)
     assert len(original) == 20 and original.frame.tolist() == list(range(0, 40, 2))  # 60 fps thinned to 30

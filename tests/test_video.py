@@ -40,9 +40,21 @@ from bodyfit_cli.vocabulary import KEYPOINT_NAMES
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "standing_front.jpg"
 FPS, FRAMES, SHIFT_PX = 10, 12, 8
 PERSON_FIELDS = {
-    "track_id", "id", "bbox", "score", "camera", "translation", "global_orient", "body_pose", "betas",
-    "joints3d", "keypoints3d", "keypoints2d", "reprojection_error_px", "mesh",
-}  # fmt: skip
+    "track_id",
+    "id",
+    "bbox",
+    "score",
+    "camera",
+    "translation",
+    "global_orient",
+    "body_pose",
+    "betas",
+    "joints3d",
+    "keypoints3d",
+    "keypoints2d",
+    "reprojection_error_px",
+    "mesh",
+}
 
 
 def write_clip(path: Path, frames: int = FRAMES, fourcc: str = "mp4v") -> tuple[int, int]:
@@ -70,8 +82,13 @@ def bodyfit(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "BODYFIT_MODEL_DIR"}
     return subprocess.run(
         [sys.executable, "-m", "bodyfit_cli", "video", *map(str, args)],
-        cwd=cwd, input="", capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
+        cwd=cwd,
+        input="",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def files_under(root: Path) -> set[str]:
@@ -466,8 +483,11 @@ def test_each_frame_starts_from_init_with_the_track_shape(clips: Path, lgd_video
     assert torch.equal(start.betas[1], fresh.betas[1]) and torch.equal(start.transl[1], fresh.transl[1])
     assert torch.equal(start.body_pose, fresh.body_pose) and torch.equal(start.global_orient, fresh.global_orient)
     model = image.model
-    np.testing.assert_allclose((model.root_position(start.betas) + start.transl).numpy(),
-                               (model.root_position(fresh.betas) + fresh.transl).numpy(), atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        (model.root_position(start.betas) + start.transl).numpy(),
+        (model.root_position(fresh.betas) + fresh.transl).numpy(),
+        atol=1e-5,
+    )
 
 
 # --- the CLI ------------------------------------------------------------------------------------
@@ -488,8 +508,13 @@ def test_video_results_follow_contract(clips: Path, first_run) -> None:
     assert run.stdout.count("\n") == 1
     assert summary["frames"] == FRAMES and summary["fps"] == FPS and summary["frame_size"] == [640, 800]
     assert summary["tracks"] == [{"track_id": 0, "frames": FRAMES}]
-    assert set(written) == {"clip.jsonl", "clip.npz", "clip_overlay.mp4", "clip_meshes/f000000_t0.obj",
-                            "clip_meshes/f000010_t0.obj"}  # fmt: skip
+    assert set(written) == {
+        "clip.jsonl",
+        "clip.npz",
+        "clip_overlay.mp4",
+        "clip_meshes/f000000_t0.obj",
+        "clip_meshes/f000010_t0.obj",
+    }
     assert [line["frame"] for line in lines] == list(range(FRAMES))
     assert [line["time_s"] for line in lines] == pytest.approx(np.arange(FRAMES) / FPS)
     centres = []
@@ -555,15 +580,34 @@ def test_rerun_skips_finished_clip(first_run, rerun) -> None:
 
 
 def test_overwrite_with_range_stride_and_no_render(clips: Path, first_run, rerun) -> None:
-    run = bodyfit("clip.mp4", "--out", "D", "--overwrite", "--quiet", "--no-render", "--no-smooth",
-                  "--start", "0.2", "--end", "0.9", "--stride", "3", "--mesh-every", "2", cwd=clips)  # fmt: skip
+    run = bodyfit(
+        "clip.mp4",
+        "--out",
+        "D",
+        "--overwrite",
+        "--quiet",
+        "--no-render",
+        "--no-smooth",
+        "--start",
+        "0.2",
+        "--end",
+        "0.9",
+        "--stride",
+        "3",
+        "--mesh-every",
+        "2",
+        cwd=clips,
+    )
     assert run.returncode == 0, run.stderr
     assert run.stderr == "" and run.stdout == ""
     lines = read_jsonl(clips / "D" / "clip.jsonl")
     assert [line["frame"] for line in lines] == [2, 5, 8]
     # Old meshes are replaced by this run's; the old overlay stays (like `image --no-render`).
     assert {p for p in files_under(clips / "D") if p.startswith("clip_meshes/")} == {
-        "clip_meshes/f000002_t0.obj", "clip_meshes/f000008_t0.obj"}  # fmt: skip
+        "clip_meshes/f000002_t0.obj",
+        "clip_meshes/f000008_t0.obj",
+    }
+
     # The frames decoded are the ones named: the person is where frame i has them.
     # (Frames are SHIFT_PX apart, so a centre within half of that is this frame's.)
     def centre(line: dict) -> float:
@@ -576,8 +620,22 @@ def test_overwrite_with_range_stride_and_no_render(clips: Path, first_run, rerun
 
 
 def test_bad_clips_fail_alone(clips: Path) -> None:
-    run = bodyfit("empty.mp4", "garbage.mp4", "truncated.avi", "phone.mp4", "--out", "E", "--json", "--quiet",
-                  "--end", "0.25", "--mesh-every", "0", "--no-render", cwd=clips)  # fmt: skip
+    run = bodyfit(
+        "empty.mp4",
+        "garbage.mp4",
+        "truncated.avi",
+        "phone.mp4",
+        "--out",
+        "E",
+        "--json",
+        "--quiet",
+        "--end",
+        "0.25",
+        "--mesh-every",
+        "0",
+        "--no-render",
+        cwd=clips,
+    )
     assert run.returncode == 1, run.stderr
     assert "Traceback" not in run.stderr
     lines = run.stderr.strip().splitlines()
@@ -612,11 +670,29 @@ def test_ctrl_c_during_a_clip_stops_at_once_and_leaves_nothing(tmp_path: Path) -
     within seconds, quietly, and leaves no result and no temporary, so the next run redoes the clip."""
     write_clip(tmp_path / "long.mp4", frames=60)
     # With the overlay: three threads to stop.
-    command = [sys.executable, "-m", "bodyfit_cli", "video", "long.mp4", "--out", "O", "--method", "lgd",
-               "--max-people", "1"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "bodyfit_cli",
+        "video",
+        "long.mp4",
+        "--out",
+        "O",
+        "--method",
+        "lgd",
+        "--max-people",
+        "1",
+    ]
     env = {k: v for k, v in os.environ.items() if k != "BODYFIT_MODEL_DIR"}
-    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=interruptible)
+    proc = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=interruptible,
+    )
 
     def lines_written() -> int:
         return sum(p.read_text().count("\n") for p in (tmp_path / "O").glob(".long.tmp-*.jsonl"))

@@ -98,8 +98,11 @@ class RayEngine:
         (--debug shows them)."""
         check_reachable(self.address or os.environ.get("RAY_ADDRESS"))
         try:
-            ray.init(address=self.address, logging_level=logging.INFO if self.debug else logging.ERROR,
-                     log_to_driver=self.debug)  # fmt: skip
+            ray.init(
+                address=self.address,
+                logging_level=logging.INFO if self.debug else logging.ERROR,
+                log_to_driver=self.debug,
+            )
         except (ConnectionError, ValueError, RuntimeError) as e:
             where = f"at {self.address}" if self.address else "(local)"
             raise EngineError(f"cannot start or reach the Ray cluster {where}: {e}") from e

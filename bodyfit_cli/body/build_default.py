@@ -198,7 +198,11 @@ def landmark_targets(verts: np.ndarray, joints: np.ndarray, body: np.ndarray) ->
 
 
 def single_vertex_landmarks(
-    verts: np.ndarray, joints: np.ndarray, heads: np.ndarray, labels: list[str], dominant: np.ndarray,
+    verts: np.ndarray,
+    joints: np.ndarray,
+    heads: np.ndarray,
+    labels: list[str],
+    dominant: np.ndarray,
     components: np.ndarray,
 ) -> dict[str, int]:
     """Vocabulary points that are surface features: one vertex each, chosen on the mean shape."""
@@ -215,7 +219,9 @@ def single_vertex_landmarks(
         ear_band = head_region & (np.abs(verts[:, 1] - (eye[1] - 0.025)) < 0.012)
         ear_band &= np.abs(verts[:, 2] - (j["head"][2] - 0.01)) < 0.03
         out[f"{side}_ear"] = int(np.flatnonzero(ear_band)[np.argmax(sign * verts[ear_band, 0])])
-        foot = body & np.isin(dominant, [idx[f"foot.{s}"]] + [idx[b] for b in labels if b.startswith("toe") and b.endswith(s)])
+        foot = body & np.isin(
+            dominant, [idx[f"foot.{s}"]] + [idx[b] for b in labels if b.startswith("toe") and b.endswith(s)]
+        )
         low = foot & (verts[:, 1] < j[f"{side}_ankle"][1] - 0.02)
         out[f"{side}_heel"] = int(np.flatnonzero(low)[np.argmin(verts[low, 2])])
         toe = body & np.isin(dominant, [idx[f"toe1-1.{s}"], idx[f"toe1-2.{s}"]])
@@ -298,8 +304,11 @@ def build(n_samples: int, seed: int) -> dict[str, np.ndarray]:
     height = verts_t[:, :, 1].max(1) - verts_t[:, :, 1].min(1)
     coeffs = centred @ comps / std
     for k in range(NUM_BETAS):  # deterministic signs: first beta grows height, others largest entry positive
-        flip = np.corrcoef(coeffs[:, 0], height)[0, 1] < 0 if k == 0 else shapedirs[..., k].reshape(-1)[
-            np.argmax(np.abs(shapedirs[..., k]))] < 0
+        flip = (
+            np.corrcoef(coeffs[:, 0], height)[0, 1] < 0
+            if k == 0
+            else shapedirs[..., k].reshape(-1)[np.argmax(np.abs(shapedirs[..., k]))] < 0
+        )
         if flip:
             shapedirs[..., k] *= -1
 

@@ -25,13 +25,27 @@ DEFAULT_MODEL_FILE = "default_body.npz"
 # Surface landmarks of the SMPL and SMPL-X meshes, by vertex id (the ids the SMPL family's own
 # tools use for the OpenPose face and foot points).
 SMPL_SURFACE_VERTICES = {
-    "nose": 332, "left_eye": 2800, "right_eye": 6260, "left_ear": 583, "right_ear": 4071,
-    "left_heel": 3387, "right_heel": 6787, "left_big_toe": 3216, "right_big_toe": 6617,
-}  # fmt: skip
+    "nose": 332,
+    "left_eye": 2800,
+    "right_eye": 6260,
+    "left_ear": 583,
+    "right_ear": 4071,
+    "left_heel": 3387,
+    "right_heel": 6787,
+    "left_big_toe": 3216,
+    "right_big_toe": 6617,
+}
 SMPLX_SURFACE_VERTICES = {
-    "nose": 9120, "left_eye": 9448, "right_eye": 9929, "left_ear": 6, "right_ear": 616,
-    "left_heel": 8846, "right_heel": 8635, "left_big_toe": 5770, "right_big_toe": 8463,
-}  # fmt: skip
+    "nose": 9120,
+    "left_eye": 9448,
+    "right_eye": 9929,
+    "left_ear": 6,
+    "right_ear": 616,
+    "left_heel": 8846,
+    "right_heel": 8635,
+    "left_big_toe": 5770,
+    "right_big_toe": 8463,
+}
 # SMPL-X joints that stand in for SMPL's hand joints (the middle finger's first joints).
 SMPLX_HAND_JOINTS = {"left_hand": 28, "right_hand": 43}
 
@@ -68,10 +82,15 @@ def load_default(model_dir: Path | None = None) -> BodyModelData:
     try:
         return BodyModelData(
             name="default",
-            v_template=d["v_template"], shapedirs=d["shapedirs"], J_regressor=d["J_regressor"],
-            weights=d["weights"], parents=d["kintree_table"][0], faces=d["f"],
-            landmark_ids=d["landmark_ids"], landmark_weights=d["landmark_weights"],
-        )  # fmt: skip
+            v_template=d["v_template"],
+            shapedirs=d["shapedirs"],
+            J_regressor=d["J_regressor"],
+            weights=d["weights"],
+            parents=d["kintree_table"][0],
+            faces=d["f"],
+            landmark_ids=d["landmark_ids"],
+            landmark_weights=d["landmark_weights"],
+        )
     except KeyError as e:
         raise BodyModelError(f"malformed body model {path}: missing array {e.args[0]}") from None
 
@@ -158,13 +177,17 @@ def _smpl_family(path: Path, d: dict[str, np.ndarray], name: str, surface: dict[
         j_reg = np.asarray(d["J_regressor"], np.float64)
         parents = np.asarray(d["kintree_table"])[0].astype(np.int64)
         data = BodyModelData(
-            name=name, v_template=v_template, shapedirs=np.asarray(d["shapedirs"], np.float64),
-            J_regressor=j_reg, weights=np.asarray(d["weights"], np.float64), parents=parents,
+            name=name,
+            v_template=v_template,
+            shapedirs=np.asarray(d["shapedirs"], np.float64),
+            J_regressor=j_reg,
+            weights=np.asarray(d["weights"], np.float64),
+            parents=parents,
             faces=np.asarray(d["f"]).astype(np.int64),
             landmark_ids=np.zeros((len(KEYPOINT_NAMES), 1), np.int64),
             landmark_weights=np.zeros((len(KEYPOINT_NAMES), 1)),
             posedirs=_posedirs(d, v_template.shape[0]),
-        )  # fmt: skip
+        )
     except (KeyError, IndexError, ValueError) as e:
         raise BodyModelError(f"malformed {name} model {path}: {e}") from None
     n_v = v_template.shape[0]

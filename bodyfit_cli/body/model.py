@@ -91,7 +91,9 @@ class BodyModel(torch.nn.Module):
         self.schedule = lbs.ancestor_schedule(self.parents)
 
         def buf(name: str, array: np.ndarray) -> None:
-            self.register_buffer(name, torch.as_tensor(np.ascontiguousarray(array), dtype=torch.float32), persistent=False)
+            self.register_buffer(
+                name, torch.as_tensor(np.ascontiguousarray(array), dtype=torch.float32), persistent=False
+            )
 
         # For the closed-form gradient (body/gradient.py): each joint's parent (J stands for none) and
         # subtree (row j marks j and its descendants).
@@ -132,13 +134,13 @@ class BodyModel(torch.nn.Module):
         if self.has_posedirs:
             cols = (subset[:, None] * 3 + np.arange(3)).reshape(-1)
             buf("subset_posedirs", data.posedirs[:, cols])
-        self.register_buffer(
-            "keypoint_defined", torch.as_tensor(used.any(1), dtype=torch.bool), persistent=False
-        )
+        self.register_buffer("keypoint_defined", torch.as_tensor(used.any(1), dtype=torch.bool), persistent=False)
         self.smpl_joints = torch.as_tensor(data.smpl_joints, dtype=torch.long)
         self.pose_joints = torch.as_tensor(data.pose_joints, dtype=torch.long)
         # SMPL's own layout (24 joints, body_pose rows = joints 1..23) needs no re-indexing per call.
-        self.smpl_layout = len(self.parents) == NUM_SMPL_JOINTS and np.array_equal(data.pose_joints, np.arange(1, NUM_SMPL_JOINTS))
+        self.smpl_layout = len(self.parents) == NUM_SMPL_JOINTS and np.array_equal(
+            data.pose_joints, np.arange(1, NUM_SMPL_JOINTS)
+        )
         assert len(KEYPOINT_NAMES) == lm_ids.shape[0]
 
     @property
@@ -211,23 +213,33 @@ class BodyModel(torch.nn.Module):
         return (subset_points[:, self.landmark_index] * self.landmark_weights[..., None]).sum(2)
 
     def pose_rotations(
-        self, rotations: torch.Tensor, betas: torch.Tensor, transl: torch.Tensor | None = None, vertices: bool = False,
+        self,
+        rotations: torch.Tensor,
+        betas: torch.Tensor,
+        transl: torch.Tensor | None = None,
+        vertices: bool = False,
         points: PointSet | None = None,
-    ) -> BodyOutput:  # fmt: skip
+    ) -> BodyOutput:
         """As `forward`, with all of SMPL's 24 local rotations in one (B, 24, 3, 3) tensor, root first;
         also poses `points` when given."""
         return self.pose_skeleton(self.skeleton(rotations, betas), transl, vertices, points)
 
     def pose_skeleton(
-        self, sk: Skeleton, transl: torch.Tensor | None = None, vertices: bool = False, points: PointSet | None = None,
-    ) -> BodyOutput:  # fmt: skip
+        self,
+        sk: Skeleton,
+        transl: torch.Tensor | None = None,
+        vertices: bool = False,
+        points: PointSet | None = None,
+    ) -> BodyOutput:
         """The body on an already posed chain, for callers that also read the chain (neural descent's stages)."""
 
         def pose_points(template, shapedirs, weights, posedirs) -> torch.Tensor:
             return lbs.skin(self.rest_points(sk, template, shapedirs, posedirs), weights, sk.transforms)
 
         sub = pose_points(
-            self.subset_template, self.subset_shapedirs, self.subset_weights,
+            self.subset_template,
+            self.subset_shapedirs,
+            self.subset_weights,
             self.subset_posedirs if self.has_posedirs else None,
         )
         keypoints = self.landmarks(sub)

@@ -80,9 +80,7 @@ def _parse(path: Path, mtime_ns: int, size: int) -> Any:
 
 def _numbers(value: Any, sizes: tuple[int, ...], path: Path, what: str) -> np.ndarray:
     """A JSON list of finite numbers with one of the allowed lengths, as a float array."""
-    if not isinstance(value, list) or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
-    ):
+    if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
         raise _bad(path, f"{what} is not a list of numbers")
     if len(value) not in sizes:
         expected = " or ".join(str(s) for s in sizes)
@@ -93,9 +91,7 @@ def _numbers(value: Any, sizes: tuple[int, ...], path: Path, what: str) -> np.nd
     return array
 
 
-def _person(
-    keypoints: np.ndarray, bbox: tuple[float, float, float, float] | None = None
-) -> PersonKeypoints | None:
+def _person(keypoints: np.ndarray, bbox: tuple[float, float, float, float] | None = None) -> PersonKeypoints | None:
     """A person from keypoints in our order, or None when not one keypoint is given."""
     given = keypoints[:, 2] > 0
     if not given.any():
@@ -159,9 +155,7 @@ def _is_prefixed(name: str, file_name: str) -> bool:
     return bool(file_name) and cut > 0 and name.endswith(file_name) and not name[cut - 1].isalnum()
 
 
-def _read_coco_annotations(
-    annotations: Any, path: Path, image_id: object | None
-) -> list[PersonKeypoints]:
+def _read_coco_annotations(annotations: Any, path: Path, image_id: object | None) -> list[PersonKeypoints]:
     """COCO keypoint annotations of one image (all of them when image_id is None).
 
     Visibility 0 (not labelled) becomes confidence 0; 1 (occluded) and 2 (visible) are both

@@ -313,9 +313,7 @@ def _create_landmarker(mp: Any, pose_model: Path, max_people: int) -> Any:
         return vision.PoseLandmarker.create_from_options(options)
     except (RuntimeError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(
-            f"cannot load pose model: {pose_model} (not a MediaPipe pose .task file: {reason})"
-        ) from exc
+        raise InputError(f"cannot load pose model: {pose_model} (not a MediaPipe pose .task file: {reason})") from exc
 
 
 def _to_person(

@@ -44,7 +44,9 @@ def read_keypoints3d(path: Path) -> Poses3D:
     except FileNotFoundError:
         raise InputError(f"cannot read keypoints3d file: {path} (no such file)") from None
     except KeyError as exc:
-        raise InputError(f"{path}: keypoints3d files need arrays 'joints' (N, K, 3) and 'names' (K,); missing {exc}") from None
+        raise InputError(
+            f"{path}: keypoints3d files need arrays 'joints' (N, K, 3) and 'names' (K,); missing {exc}"
+        ) from None
     except (ValueError, OSError) as exc:
         raise InputError(f"cannot read keypoints3d file: {path} ({exc})") from None
     if joints.ndim != 3 or joints.shape[1:] != (len(names), 3) or len(joints) == 0:
@@ -96,9 +98,13 @@ def score(pred: torch.Tensor, truth: torch.Tensor, obs: Observations) -> dict[st
 
 
 def fit_views(
-    methods: dict[str, tuple[Backend, Initialiser]], model: BodyModel, obs: Observations, truth: torch.Tensor,
-    batch: int, progress: Callable[[str, int], None] = lambda name, k: None,
-) -> dict[str, dict[str, np.ndarray]]:  # fmt: skip
+    methods: dict[str, tuple[Backend, Initialiser]],
+    model: BodyModel,
+    obs: Observations,
+    truth: torch.Tensor,
+    batch: int,
+    progress: Callable[[str, int], None] = lambda name, k: None,
+) -> dict[str, dict[str, np.ndarray]]:
     """Fit all views `batch` at a time with every method, taking turns chunk by chunk, so that a machine
     whose speed drifts during the run (a shared VM, a laptop warming up) slows every method alike.
     Returns per method and view the errors of `score` and the fit time (`ms`): the chunk's wall time / its
@@ -132,9 +138,13 @@ def summarise(per_view: dict[str, np.ndarray], keep: np.ndarray | slice = slice(
 
 
 def run_methods(
-    methods: dict[str, tuple[Backend, Initialiser]], model: BodyModel, obs: Observations, truth: torch.Tensor,
-    batch: int, progress: Callable[[str, int], None] = lambda name, k: None,
-) -> dict[str, dict[str, float]]:  # fmt: skip
+    methods: dict[str, tuple[Backend, Initialiser]],
+    model: BodyModel,
+    obs: Observations,
+    truth: torch.Tensor,
+    batch: int,
+    progress: Callable[[str, int], None] = lambda name, k: None,
+) -> dict[str, dict[str, float]]:
     """`fit_views`, summarised per method over all views."""
     return {name: summarise(v) for name, v in fit_views(methods, model, obs, truth, batch, progress).items()}
 

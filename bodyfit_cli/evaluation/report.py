@@ -17,14 +17,30 @@ from bodyfit_cli.io.atomic import ensure_dir, write_json_atomic
 from bodyfit_cli.pipeline import fitting_device
 from bodyfit_cli.progress import progress_bar
 
-COLUMNS = (("pa_mpjpe_mm", "PA-MPJPE mm"), ("mpjpe_mm", "MPJPE mm"), ("reproj_px", "reproj px"),
-           ("median_ms", "median ms"), ("p95_ms", "p95 ms"))  # fmt: skip
+COLUMNS = (
+    ("pa_mpjpe_mm", "PA-MPJPE mm"),
+    ("mpjpe_mm", "MPJPE mm"),
+    ("reproj_px", "reproj px"),
+    ("median_ms", "median ms"),
+    ("p95_ms", "p95 ms"),
+)
 
 
 def run_bench(
-    keypoints3d: Path | None, mocap: list[Path], methods: list[str], n: int, seed: int, json_out: Path | None,
-    device: str, batch: int, prior: str, body_model: str, model_dir: Path | None, console: Console, init: str = "auto",
-) -> dict:  # fmt: skip
+    keypoints3d: Path | None,
+    mocap: list[Path],
+    methods: list[str],
+    n: int,
+    seed: int,
+    json_out: Path | None,
+    device: str,
+    batch: int,
+    prior: str,
+    body_model: str,
+    model_dir: Path | None,
+    console: Console,
+    init: str = "auto",
+) -> dict:
     if not methods:
         raise BodyfitError(f"no method given (choose from {', '.join(METHODS)})")
     for name in methods:  # before the slow part, not after it
@@ -55,9 +71,17 @@ def run_bench(
         results.update(run_methods(runs, model, obs, truth, batch, lambda name, k: progress.advance(tasks[name], k)))
     results = {name: results[name] for name in methods}  # in the order asked for
     report = {
-        "n": n, "seed": seed, "device": str(dev), "input": poses.source, "batch": batch, "init": ", ".join(sorted(starts)) or init, "prior": prior,
-        "body_model": body_model, "machine": platform.machine(), "methods": results,
-    }  # fmt: skip
+        "n": n,
+        "seed": seed,
+        "device": str(dev),
+        "input": poses.source,
+        "batch": batch,
+        "init": ", ".join(sorted(starts)) or init,
+        "prior": prior,
+        "body_model": body_model,
+        "machine": platform.machine(),
+        "methods": results,
+    }
     print_table(report, Console())
     if json_out is not None:
         ensure_dir(json_out.parent)
@@ -66,7 +90,9 @@ def run_bench(
 
 
 def print_table(report: dict, console: Console) -> None:
-    table = Table(title=f"bodyfit bench: {report['n']} views of {report['input']} (seed {report['seed']}, {report['init']} init, {report['device']})")
+    table = Table(
+        title=f"bodyfit bench: {report['n']} views of {report['input']} (seed {report['seed']}, {report['init']} init, {report['device']})"
+    )
     table.add_column("method")
     for _, title in COLUMNS:
         table.add_column(title, justify="right")

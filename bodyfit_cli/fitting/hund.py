@@ -92,7 +92,9 @@ def turn_frames(model: BodyModel) -> TurnFrames:
     return TurnFrames(parent, (rotated >= 0).to(device, model.v_template.dtype))
 
 
-def limb_turns(keypoints: torch.Tensor, turns2d: torch.Tensor, sk: Skeleton, frames: TurnFrames, seen: torch.Tensor) -> torch.Tensor:
+def limb_turns(
+    keypoints: torch.Tensor, turns2d: torch.Tensor, sk: Skeleton, frames: TurnFrames, seen: torch.Tensor
+) -> torch.Tensor:
     """(B, S*3) per segment: the small turn e of its turning joint (R -> exp([e]x) R, in its parent's frame,
     as LGD's gradient is read) that lays the body's projected segment onto the detected one. It turns the
     segment about the camera ray through its first end by their angle in the image, and towards or away
@@ -135,8 +137,16 @@ def evidence(model: BodyModel, obs: Observations, dtype: torch.dtype = torch.flo
     masks = obs.masks if obs.masks is not None else obs.keypoints.new_zeros(obs.batch_size, MASK_SIZE, MASK_SIZE)
     with_mask = has_mask(masks)
     seen = (obs.keypoints[..., 2:] > state.SEEN).to(dtype)
-    return Evidence(obs, state.person_box(obs), masks, with_mask, bool(with_mask.any()), seen,
-                    segments(obs.keypoints[..., :2], seen), turn_frames(model))  # fmt: skip
+    return Evidence(
+        obs,
+        state.person_box(obs),
+        masks,
+        with_mask,
+        bool(with_mask.any()),
+        seen,
+        segments(obs.keypoints[..., :2], seen),
+        turn_frames(model),
+    )
 
 
 @dataclass
@@ -149,9 +159,13 @@ class Alignment:
 
 
 def alignment(
-    model: BodyModel, silhouettes: Silhouettes, x: torch.Tensor, ev: Evidence, body3d: bool = False,
+    model: BodyModel,
+    silhouettes: Silhouettes,
+    x: torch.Tensor,
+    ev: Evidence,
+    body3d: bool = False,
     turns: bool = False,
-) -> Alignment:  # fmt: skip
+) -> Alignment:
     """Residuals and losses of state `x`; the silhouette is rendered only for people with a mask. With
     `body3d`, the inputs then hold the body's keypoints and joints, pelvis-relative, in the camera frame;
     with `turns`, they end with the `limb_turns`."""
@@ -161,7 +175,9 @@ def alignment(
     body = state.pose(model, d, points=silhouettes.points if ev.any_mask else None, skeleton=sk)
     uv = project(body.keypoints, obs.focal, obs.center)
     residuals = ((uv - obs.keypoints[..., :2]) / box.size[:, None, None]).clamp(-RESIDUAL_CLIP, RESIDUAL_CLIP) * ev.seen
-    projected = ((uv - box.center[:, None]) / box.size[:, None, None]).clamp(-2, 2)  # where the body's keypoints are now
+    projected = ((uv - box.center[:, None]) / box.size[:, None, None]).clamp(
+        -2, 2
+    )  # where the body's keypoints are now
     reprojection = losses.reprojection(body.keypoints, obs, SIGMA)
     if body.points is None:
         pooled = x.new_zeros(x.shape[0], (MASK_SIZE // POOL) ** 2)
@@ -173,9 +189,13 @@ def alignment(
         sil = silhouette_loss(rendered, ev.masks)
     turns2d = segment_turns(uv, ev.segments)
     parts = [
-        RESIDUAL_GAIN * residuals.flatten(1), projected.flatten(1), turns2d, pooled, 10 * reprojection[:, None],
+        RESIDUAL_GAIN * residuals.flatten(1),
+        projected.flatten(1),
+        turns2d,
+        pooled,
+        10 * reprojection[:, None],
         10 * sil[:, None],
-    ]  # fmt: skip
+    ]
     if body3d:
         parts.append(BODY3D_GAIN * (torch.cat([body.keypoints, body.joints], 1) - body.joints[:, :1]).flatten(1))
     if turns:
@@ -184,8 +204,12 @@ def alignment(
 
 
 def descend(
-    net: NeuralDescent, model: BodyModel, silhouettes: Silhouettes, obs: Observations, x: torch.Tensor,
-) -> list[torch.Tensor]:  # fmt: skip
+    net: NeuralDescent,
+    model: BodyModel,
+    silhouettes: Silhouettes,
+    obs: Observations,
+    x: torch.Tensor,
+) -> list[torch.Tensor]:
     """The states after each stage, starting from `x`. Differentiable in the network's weights through
     the states it adds up; the alignment it reads is measured without a graph, as at test time."""
     ev = evidence(model, obs, x.dtype)

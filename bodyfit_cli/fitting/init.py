@@ -15,9 +15,14 @@ from bodyfit_cli.vocabulary import KEYPOINT_INDEX, SMPL_JOINT_INDEX, TORSO_KEYPO
 
 # Segments whose 3D length on the mean body and 2D length in the image give the depth.
 DEPTH_SEGMENTS = (
-    ("left_shoulder", "left_hip"), ("right_shoulder", "right_hip"), ("left_shoulder", "right_shoulder"),
-    ("left_hip", "left_knee"), ("right_hip", "right_knee"), ("left_knee", "left_ankle"), ("right_knee", "right_ankle"),
-)  # fmt: skip
+    ("left_shoulder", "left_hip"),
+    ("right_shoulder", "right_hip"),
+    ("left_shoulder", "right_shoulder"),
+    ("left_hip", "left_knee"),
+    ("right_hip", "right_knee"),
+    ("left_knee", "left_ankle"),
+    ("right_knee", "right_ankle"),
+)
 
 # Upright and facing the camera: the body's y-up becomes the camera's -y, its +z faces the camera.
 FACING_CAMERA = (math.pi, 0.0, 0.0)

@@ -36,12 +36,21 @@ def reprojection(
 
 # Segments whose direction the detector's 3D keypoints tell: limbs, feet, and the torso's sides and breadth.
 POINTS3D_BONES = (
-    ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"), ("right_shoulder", "right_elbow"),
-    ("right_elbow", "right_wrist"), ("left_hip", "left_knee"), ("left_knee", "left_ankle"), ("right_hip", "right_knee"),
-    ("right_knee", "right_ankle"), ("left_ankle", "left_big_toe"), ("right_ankle", "right_big_toe"),
-    ("left_hip", "left_shoulder"), ("right_hip", "right_shoulder"), ("right_hip", "left_hip"),
+    ("left_shoulder", "left_elbow"),
+    ("left_elbow", "left_wrist"),
+    ("right_shoulder", "right_elbow"),
+    ("right_elbow", "right_wrist"),
+    ("left_hip", "left_knee"),
+    ("left_knee", "left_ankle"),
+    ("right_hip", "right_knee"),
+    ("right_knee", "right_ankle"),
+    ("left_ankle", "left_big_toe"),
+    ("right_ankle", "right_big_toe"),
+    ("left_hip", "left_shoulder"),
+    ("right_hip", "right_shoulder"),
+    ("right_hip", "left_hip"),
     ("right_shoulder", "left_shoulder"),
-)  # fmt: skip
+)
 _BONE_ENDS = torch.tensor([[KEYPOINT_INDEX[a], KEYPOINT_INDEX[b]] for a, b in POINTS3D_BONES])
 
 

@@ -20,8 +20,18 @@ class PosePrior(Protocol):
 
 
 # Joints that move a lot in everyday poses get a looser prior than the spine, neck and feet.
-LOOSE_JOINTS = {"left_hip", "right_hip", "left_knee", "right_knee", "left_shoulder", "right_shoulder",
-                "left_elbow", "right_elbow", "left_collar", "right_collar"}  # fmt: skip
+LOOSE_JOINTS = {
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_collar",
+    "right_collar",
+}
 
 
 class SimplePosePrior(torch.nn.Module):

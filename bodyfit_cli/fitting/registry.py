@@ -35,7 +35,6 @@ METHODS: dict[str, Callable[[BodyModel, PosePrior], Backend]] = {
 INITS = ("auto", "mean", "regressor", "spin")
 
 
-
 class Initialiser(Protocol):
     name: str
 
@@ -76,5 +75,7 @@ def make_init(name: str, model: BodyModel, backend: Backend | None = None) -> In
             return Regressor(model, variant=variant)
         except MethodUnavailable:
             continue
-    logging.getLogger("bodyfit").info("no trained regressor for body model '%s': starting from the mean pose", model.name)
+    logging.getLogger("bodyfit").info(
+        "no trained regressor for body model '%s': starting from the mean pose", model.name
+    )
     return MeanInit(model)

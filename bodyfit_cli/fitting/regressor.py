@@ -22,9 +22,11 @@ VARIANTS = {"regressor": "regressor", "spin": "regressor_spin"}
 
 def load_regressor(model: BodyModel, variant: str) -> nn.Module:
     """The trained regressor `variant` for a body model, or a one-line error saying how to make it."""
-    how = None if variant == "regressor" else (
-        f"train them with: bodyfit train regressor --in-the-loop DETECTIONS.npz --body-model {model.name}"
-    )  # fmt: skip
+    how = (
+        None
+        if variant == "regressor"
+        else (f"train them with: bodyfit train regressor --in-the-loop DETECTIONS.npz --body-model {model.name}")
+    )
     return load_network("regressor", model.name, model.num_betas, model.v_template.device, VARIANTS[variant], how)
 
 

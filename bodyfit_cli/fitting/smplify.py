@@ -58,7 +58,9 @@ class SMPLify:
         """The 2D reprojection term, plus the detector's 3D keypoints where it gives them. (B,)"""
         data = losses.reprojection(keypoints, obs, self.cfg.sigma, mask)
         if obs.points3d is not None and self.cfg.points3d_weight > 0:
-            data = data + self.cfg.points3d_weight * losses.detector_points3d(keypoints, obs, self.cfg.points3d_sigma, mask)
+            data = data + self.cfg.points3d_weight * losses.detector_points3d(
+                keypoints, obs, self.cfg.points3d_sigma, mask
+            )
         return data
 
     def fit(self, obs: Observations, init: BodyParams) -> BodyParams:

@@ -29,9 +29,7 @@ def ensure_dir(path: Path) -> Path:
     except (FileExistsError, NotADirectoryError) as exc:
         # Name the file that is in the way, which may be an ancestor rather than `path` itself.
         blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), path)
-        raise OutputError(
-            f"cannot create directory: {path} ({blocker} is a file, not a directory)"
-        ) from exc
+        raise OutputError(f"cannot create directory: {path} ({blocker} is a file, not a directory)") from exc
     except OSError as exc:
         raise OutputError(f"cannot create directory: {path} ({exc.strerror or exc})") from exc
     return path

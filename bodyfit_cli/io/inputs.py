@@ -14,13 +14,28 @@ from bodyfit_cli.errors import InputError
 
 # Formats OpenCV reads (images) or commonly holds video in; matched on the lower-cased suffix.
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".tif", ".tiff", ".webp",
-     ".jp2", ".pbm", ".pgm", ".ppm", ".pnm", ".sr", ".ras"}
-)  # fmt: skip
+    {
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".png",
+        ".bmp",
+        ".dib",
+        ".tif",
+        ".tiff",
+        ".webp",
+        ".jp2",
+        ".pbm",
+        ".pgm",
+        ".ppm",
+        ".pnm",
+        ".sr",
+        ".ras",
+    }
+)
 VIDEO_EXTENSIONS: frozenset[str] = frozenset(
-    {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp",
-     ".ts", ".mts", ".m2ts"}
-)  # fmt: skip
+    {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts", ".mts", ".m2ts"}
+)
 _EXTENSIONS_BY_KIND: dict[str, frozenset[str]] = {"image": IMAGE_EXTENSIONS, "video": VIDEO_EXTENSIONS}
 _KIND_ORDER = ("image", "video")
 
@@ -34,7 +49,9 @@ class InputItem:
 
 
 def expand_inputs(
-    args: list[str], kinds: set[str], stdin: TextIO | None = None,
+    args: list[str],
+    kinds: set[str],
+    stdin: TextIO | None = None,
     errors: list[tuple[str, InputError]] | None = None,
 ) -> list[InputItem]:
     """Expand arguments into input files, in argument order, each file once (first one kept).
@@ -142,8 +159,6 @@ def _walk(root: Path, extensions: frozenset[str]) -> list[Path]:
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         rel_dir = Path(dirpath).relative_to(root)
         found += [
-            rel_dir / name
-            for name in filenames
-            if not name.startswith(".") and Path(name).suffix.lower() in extensions
+            rel_dir / name for name in filenames if not name.startswith(".") and Path(name).suffix.lower() in extensions
         ]
     return sorted(found)

@@ -43,8 +43,11 @@ class RowTable:
         with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as npz:
             for key, (shape, dtype) in kinds.items():
                 with npz.open(f"{key}.npy", "w", force_zip64=True) as member:
-                    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
-                              "shape": (self.rows, *shape)}  # fmt: skip
+                    header = {
+                        "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                        "fortran_order": False,
+                        "shape": (self.rows, *shape),
+                    }
                     np.lib.format.write_array_header_2_0(member, header)
                     if self.rows:
                         self._files[key].seek(0)

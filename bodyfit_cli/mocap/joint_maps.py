@@ -17,16 +17,23 @@ from __future__ import annotations
 # * head is the end of `upperneck` (the base of the skull, where the head bone pivots).
 CMU_ASF_TO_SMPL: dict[str, str] = {
     "root": "pelvis",
-    "lhipjoint": "left_hip", "rhipjoint": "right_hip",
-    "lfemur": "left_knee", "rfemur": "right_knee",
-    "ltibia": "left_ankle", "rtibia": "right_ankle",
-    "lfoot": "left_foot", "rfoot": "right_foot",  # the ball of the foot, where the toes bend
+    "lhipjoint": "left_hip",
+    "rhipjoint": "right_hip",
+    "lfemur": "left_knee",
+    "rfemur": "right_knee",
+    "ltibia": "left_ankle",
+    "rtibia": "right_ankle",
+    "lfoot": "left_foot",
+    "rfoot": "right_foot",  # the ball of the foot, where the toes bend
     "lowerneck": "neck",
     "upperneck": "head",
-    "lclavicle": "left_shoulder", "rclavicle": "right_shoulder",
-    "lhumerus": "left_elbow", "rhumerus": "right_elbow",
-    "lwrist": "left_wrist", "rwrist": "right_wrist",
-}  # fmt: skip
+    "lclavicle": "left_shoulder",
+    "rclavicle": "right_shoulder",
+    "lhumerus": "left_elbow",
+    "rhumerus": "right_elbow",
+    "lwrist": "left_wrist",
+    "rwrist": "right_wrist",
+}
 
 # BVH: a joint's position is its own origin. Several naming conventions exist and they disagree
 # ("LeftShoulder" is the clavicle in Mixamo but the shoulder in Biovision's), so each has its own
@@ -36,17 +43,25 @@ CMU_ASF_TO_SMPL: dict[str, str] = {
 # clavicle and Spine/Spine1/Spine2 sit at rig-dependent heights, so they are left out.
 BVH_MIXAMO_TO_SMPL: dict[str, str] = {
     "Hips": "pelvis",
-    "LeftUpLeg": "left_hip", "RightUpLeg": "right_hip",
-    "LeftLeg": "left_knee", "RightLeg": "right_knee",
-    "LeftFoot": "left_ankle", "RightFoot": "right_ankle",
-    "LeftToeBase": "left_foot", "RightToeBase": "right_foot",
-    "LeftToe": "left_foot", "RightToe": "right_foot",
+    "LeftUpLeg": "left_hip",
+    "RightUpLeg": "right_hip",
+    "LeftLeg": "left_knee",
+    "RightLeg": "right_knee",
+    "LeftFoot": "left_ankle",
+    "RightFoot": "right_ankle",
+    "LeftToeBase": "left_foot",
+    "RightToeBase": "right_foot",
+    "LeftToe": "left_foot",
+    "RightToe": "right_foot",
     "Neck": "neck",
     "Head": "head",
-    "LeftArm": "left_shoulder", "RightArm": "right_shoulder",
-    "LeftForeArm": "left_elbow", "RightForeArm": "right_elbow",
-    "LeftHand": "left_wrist", "RightHand": "right_wrist",
-}  # fmt: skip
+    "LeftArm": "left_shoulder",
+    "RightArm": "right_shoulder",
+    "LeftForeArm": "left_elbow",
+    "RightForeArm": "right_elbow",
+    "LeftHand": "left_wrist",
+    "RightHand": "right_wrist",
+}
 
 # The BVH conversions of the CMU database (Hips, LHipJoint, LeftUpLeg, ..., Neck, Neck1, Head,
 # LeftHand, LeftFingerBase, LThumb): one BVH joint per ASF bone, so the choices of CMU_ASF_TO_SMPL
@@ -54,63 +69,103 @@ BVH_MIXAMO_TO_SMPL: dict[str, str] = {
 # "LeftHand" is the lwrist bone, which starts mid-forearm, and "LeftFingerBase" starts at the wrist.
 BVH_CMU_TO_SMPL: dict[str, str] = {
     "Hips": "pelvis",
-    "LeftUpLeg": "left_hip", "RightUpLeg": "right_hip",
-    "LeftLeg": "left_knee", "RightLeg": "right_knee",
-    "LeftFoot": "left_ankle", "RightFoot": "right_ankle",
-    "LeftToeBase": "left_foot", "RightToeBase": "right_foot",
+    "LeftUpLeg": "left_hip",
+    "RightUpLeg": "right_hip",
+    "LeftLeg": "left_knee",
+    "RightLeg": "right_knee",
+    "LeftFoot": "left_ankle",
+    "RightFoot": "right_ankle",
+    "LeftToeBase": "left_foot",
+    "RightToeBase": "right_foot",
     "Neck1": "neck",
     "Head": "head",
-    "LeftArm": "left_shoulder", "RightArm": "right_shoulder",
-    "LeftForeArm": "left_elbow", "RightForeArm": "right_elbow",
-    "LeftFingerBase": "left_wrist", "RightFingerBase": "right_wrist",
-}  # fmt: skip
+    "LeftArm": "left_shoulder",
+    "RightArm": "right_shoulder",
+    "LeftForeArm": "left_elbow",
+    "RightForeArm": "right_elbow",
+    "LeftFingerBase": "left_wrist",
+    "RightFingerBase": "right_wrist",
+}
 
 # The "Daz-friendly" BVH conversion of the CMU database (hip, abdomen, chest, neck, head, lCollar, lShldr,
 # lForeArm, lHand, lButtock, lThigh, lShin, lFoot): every subject's motion on one fixed skeleton, in
 # centimetres. Its root `hip` sits between and slightly below the hip joints, not at SMPL's pelvis
 # (about 9 cm above them), and `abdomen`/`chest` at rig heights, so those three are left out.
 BVH_DAZ_TO_SMPL: dict[str, str] = {
-    "lThigh": "left_hip", "rThigh": "right_hip",
-    "lShin": "left_knee", "rShin": "right_knee",
-    "lFoot": "left_ankle", "rFoot": "right_ankle",
+    "lThigh": "left_hip",
+    "rThigh": "right_hip",
+    "lShin": "left_knee",
+    "rShin": "right_knee",
+    "lFoot": "left_ankle",
+    "rFoot": "right_ankle",
     "neck": "neck",
     "head": "head",
-    "lShldr": "left_shoulder", "rShldr": "right_shoulder",
-    "lForeArm": "left_elbow", "rForeArm": "right_elbow",
-    "lHand": "left_wrist", "rHand": "right_wrist",
-}  # fmt: skip
+    "lShldr": "left_shoulder",
+    "rShldr": "right_shoulder",
+    "lForeArm": "left_elbow",
+    "rForeArm": "right_elbow",
+    "lHand": "left_wrist",
+    "rHand": "right_wrist",
+}
 
 # Biovision's original convention (Hips, LeftHip, LeftKnee, LeftAnkle, Chest, LeftCollar,
 # LeftShoulder, LeftElbow, LeftWrist, Neck, Head).
 BVH_BIOVISION_TO_SMPL: dict[str, str] = {
     "Hips": "pelvis",
-    "LeftHip": "left_hip", "RightHip": "right_hip",
-    "LeftKnee": "left_knee", "RightKnee": "right_knee",
-    "LeftAnkle": "left_ankle", "RightAnkle": "right_ankle",
-    "LeftToe": "left_foot", "RightToe": "right_foot",
+    "LeftHip": "left_hip",
+    "RightHip": "right_hip",
+    "LeftKnee": "left_knee",
+    "RightKnee": "right_knee",
+    "LeftAnkle": "left_ankle",
+    "RightAnkle": "right_ankle",
+    "LeftToe": "left_foot",
+    "RightToe": "right_foot",
     "Neck": "neck",
     "Head": "head",
-    "LeftShoulder": "left_shoulder", "RightShoulder": "right_shoulder",
-    "LeftElbow": "left_elbow", "RightElbow": "right_elbow",
-    "LeftWrist": "left_wrist", "RightWrist": "right_wrist",
-}  # fmt: skip
+    "LeftShoulder": "left_shoulder",
+    "RightShoulder": "right_shoulder",
+    "LeftElbow": "left_elbow",
+    "RightElbow": "right_elbow",
+    "LeftWrist": "left_wrist",
+    "RightWrist": "right_wrist",
+}
 
 # BVH exported from SMPL itself (joint names as in the SMPL paper's figures): an exact match.
 BVH_SMPL_TO_SMPL: dict[str, str] = {
-    "Pelvis": "pelvis", "L_Hip": "left_hip", "R_Hip": "right_hip", "Spine1": "spine1",
-    "L_Knee": "left_knee", "R_Knee": "right_knee", "Spine2": "spine2",
-    "L_Ankle": "left_ankle", "R_Ankle": "right_ankle", "Spine3": "spine3",
-    "L_Foot": "left_foot", "R_Foot": "right_foot", "Neck": "neck",
-    "L_Collar": "left_collar", "R_Collar": "right_collar", "Head": "head",
-    "L_Shoulder": "left_shoulder", "R_Shoulder": "right_shoulder",
-    "L_Elbow": "left_elbow", "R_Elbow": "right_elbow", "L_Wrist": "left_wrist", "R_Wrist": "right_wrist",
-    "L_Hand": "left_hand", "R_Hand": "right_hand",
-}  # fmt: skip
+    "Pelvis": "pelvis",
+    "L_Hip": "left_hip",
+    "R_Hip": "right_hip",
+    "Spine1": "spine1",
+    "L_Knee": "left_knee",
+    "R_Knee": "right_knee",
+    "Spine2": "spine2",
+    "L_Ankle": "left_ankle",
+    "R_Ankle": "right_ankle",
+    "Spine3": "spine3",
+    "L_Foot": "left_foot",
+    "R_Foot": "right_foot",
+    "Neck": "neck",
+    "L_Collar": "left_collar",
+    "R_Collar": "right_collar",
+    "Head": "head",
+    "L_Shoulder": "left_shoulder",
+    "R_Shoulder": "right_shoulder",
+    "L_Elbow": "left_elbow",
+    "R_Elbow": "right_elbow",
+    "L_Wrist": "left_wrist",
+    "R_Wrist": "right_wrist",
+    "L_Hand": "left_hand",
+    "R_Hand": "right_hand",
+}
 
 # In order of preference when two tables match a file equally well (CMU before Mixamo: a CMU file
 # matches both, a Mixamo file lacks CMU's "Neck1" and "LeftFingerBase").
 BVH_TABLES: tuple[dict[str, str], ...] = (
-    BVH_CMU_TO_SMPL, BVH_MIXAMO_TO_SMPL, BVH_BIOVISION_TO_SMPL, BVH_SMPL_TO_SMPL, BVH_DAZ_TO_SMPL
+    BVH_CMU_TO_SMPL,
+    BVH_MIXAMO_TO_SMPL,
+    BVH_BIOVISION_TO_SMPL,
+    BVH_SMPL_TO_SMPL,
+    BVH_DAZ_TO_SMPL,
 )
 
 

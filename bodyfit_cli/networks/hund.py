@@ -46,20 +46,31 @@ class NeuralDescent(nn.Module):
     """(state, alignment, context, memory) -> (state change, memory), shared by all `stages`."""
 
     def __init__(
-        self, num_betas: int, stages: int = 5, hidden: int = 256, context: int = 128, body3d: bool = False,
+        self,
+        num_betas: int,
+        stages: int = 5,
+        hidden: int = 256,
+        context: int = 128,
+        body3d: bool = False,
         turns: bool = False,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__()
         self.architecture = {
-            "num_betas": num_betas, "stages": stages, "hidden": hidden, "context": context, "body3d": body3d,
+            "num_betas": num_betas,
+            "stages": stages,
+            "hidden": hidden,
+            "context": context,
+            "body3d": body3d,
             "turns": turns,
-        }  # fmt: skip
+        }
         self.stages = stages
         self.body3d = body3d
         self.turns = turns
         size = state_size(num_betas)
         self.mask_encoder = MaskEncoder(context)
-        self.context = nn.Sequential(nn.Linear(NUM_FEATURES + context + 1, hidden), nn.GELU(), nn.Linear(hidden, context))
+        self.context = nn.Sequential(
+            nn.Linear(NUM_FEATURES + context + 1, hidden), nn.GELU(), nn.Linear(hidden, context)
+        )
         inputs = size + NUM_ALIGNMENT + (NUM_BODY3D if body3d else 0) + (NUM_TURNS if turns else 0) + context
         self.encoder = nn.Sequential(
             nn.Linear(inputs, hidden), nn.GELU(), nn.LayerNorm(hidden), nn.Linear(hidden, hidden)
@@ -79,8 +90,11 @@ class NeuralDescent(nn.Module):
         return self.context(torch.cat([features, mask_code, flag], -1))
 
     def forward(
-        self, state: torch.Tensor, alignment: torch.Tensor, context: torch.Tensor,
+        self,
+        state: torch.Tensor,
+        alignment: torch.Tensor,
+        context: torch.Tensor,
         memory: tuple[torch.Tensor, torch.Tensor] | None,
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         h, c = self.cell(self.encoder(torch.cat([state, alignment, context], -1)), memory)
         return self.head(h), (h, c)

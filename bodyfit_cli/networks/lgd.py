@@ -27,8 +27,12 @@ class UpdateNetwork(nn.Module):
     ) -> None:
         super().__init__()
         self.architecture = {
-            "num_betas": num_betas, "steps": steps, "hidden": hidden, "blocks": blocks, "gradient_step": gradient_step,
-        }  # fmt: skip
+            "num_betas": num_betas,
+            "steps": steps,
+            "hidden": hidden,
+            "blocks": blocks,
+            "gradient_step": gradient_step,
+        }
         self.steps = steps
         size = state_size(num_betas)
         rot = NUM_SMPL_JOINTS * 6

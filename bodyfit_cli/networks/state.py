@@ -85,7 +85,11 @@ def decode(x: torch.Tensor, box: PersonBox) -> Decoded:
 
 
 def gradient(
-    x: torch.Tensor, box: PersonBox, d: Decoded, turn_grad: torch.Tensor, betas_grad: torch.Tensor,
+    x: torch.Tensor,
+    box: PersonBox,
+    d: Decoded,
+    turn_grad: torch.Tensor,
+    betas_grad: torch.Tensor,
     pelvis_grad: torch.Tensor,
 ) -> torch.Tensor:
     """Chain rule through `decode` (d = decode(x, box)): the gradients with respect to small turns of the
@@ -97,8 +101,12 @@ def gradient(
 
 
 def pose(
-    model: BodyModel, d: Decoded, vertices: bool = False, points: PointSet | None = None, skeleton: Skeleton | None = None,
-) -> BodyOutput:  # fmt: skip
+    model: BodyModel,
+    d: Decoded,
+    vertices: bool = False,
+    points: PointSet | None = None,
+    skeleton: Skeleton | None = None,
+) -> BodyOutput:
     """The body of a decoded state in the camera frame: posed at the origin, then moved to its pelvis. A
     caller that reads the posed chain too passes it as `skeleton` (= model.skeleton(d.rotations, d.betas))."""
     sk = skeleton if skeleton is not None else model.skeleton(d.rotations, d.betas)

@@ -80,9 +80,11 @@ class _Context:
                 continue
             vertices = mesh.vertices * _CV_TO_GL
             primitive = pyrender.Primitive(
-                positions=vertices.astype(np.float32), normals=vertex_normals(vertices, mesh.faces),
-                indices=mesh.faces, material=self._material(pyrender, mesh.color),
-            )  # fmt: skip
+                positions=vertices.astype(np.float32),
+                normals=vertex_normals(vertices, mesh.faces),
+                indices=mesh.faces,
+                material=self._material(pyrender, mesh.color),
+            )
             self._scene.add(pyrender.Mesh([primitive]))
         (fx, fy), (cx, cy) = camera.focal, camera.center
         # pyrender counts pixels from their corner, OpenCV from their centre.

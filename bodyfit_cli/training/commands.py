@@ -33,9 +33,11 @@ def make_pose_dataset(
         with progress_bar(console) as progress:
             task = progress.add_task("retargeting", total=len(trials))
             data = build_pose_dataset(
-                model, roots, cfg,
+                model,
+                roots,
+                cfg,
                 progress=lambda name: progress.update(task, advance=1, description=f"retargeted {name}"),
-            )  # fmt: skip
+            )
     finally:
         torch.set_num_threads(threads)
     data.save(out)
@@ -56,12 +58,20 @@ def make_pose_prior(data_path: Path, out: Path, components: int, iters: int, see
         task = progress.add_task("EM", total=iters)
         mix = fit_gmm(x, components, iters, seed=seed, progress=lambda it, ll: progress.update(task, completed=it + 1))
     train_ll = float(torch.logsumexp(mix.log_prob(x.double()), 1).mean())
-    val_ll = float(torch.logsumexp(mix.log_prob(torch.from_numpy(val.body_pose).double()), 1).mean()) if len(val) else float("nan")
+    val_ll = (
+        float(torch.logsumexp(mix.log_prob(torch.from_numpy(val.body_pose).double()), 1).mean())
+        if len(val)
+        else float("nan")
+    )
     ensure_dir(out.parent)
     write_npz_atomic(
-        out, weights=mix.weights.float().numpy(), means=mix.means.float().numpy(),
-        covariances=mix.covariances.float().numpy(), seed=np.array(seed), train_poses=np.array(len(train)),
-    )  # fmt: skip
+        out,
+        weights=mix.weights.float().numpy(),
+        means=mix.means.float().numpy(),
+        covariances=mix.covariances.float().numpy(),
+        seed=np.array(seed),
+        train_poses=np.array(len(train)),
+    )
     console.print(
         f"{components} components on {len(train)} training poses: mean log-likelihood {train_ll:.1f} train, "
         f"{val_ll:.1f} validation ({len(val)} poses) -> {out}"
@@ -69,9 +79,16 @@ def make_pose_prior(data_path: Path, out: Path, components: int, iters: int, see
 
 
 def make_network(
-    cfg: NetworkConfig, data: Path, out: Path, checkpoint: Path, resume: bool, device: str, body_model: str,
-    model_dir: Path | None, console: Console,
-) -> None:  # fmt: skip
+    cfg: NetworkConfig,
+    data: Path,
+    out: Path,
+    checkpoint: Path,
+    resume: bool,
+    device: str,
+    body_model: str,
+    model_dir: Path | None,
+    console: Console,
+) -> None:
     from bodyfit_cli.pipeline import resolve_device
 
     model = BodyModel(load_body_model(body_model, model_dir)).to(resolve_device(device))

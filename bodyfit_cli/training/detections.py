@@ -40,13 +40,17 @@ Index = int | slice | Sequence[int] | np.ndarray | torch.Tensor
 _OPTIONAL = ("true_keypoints3d", "has_truth", "points3d")  # arrays a saved set may lack
 
 
-def observations_from(keypoints: np.ndarray, focal: np.ndarray, image_size: np.ndarray, device: torch.device) -> Observations:
+def observations_from(
+    keypoints: np.ndarray, focal: np.ndarray, image_size: np.ndarray, device: torch.device
+) -> Observations:
     """`Observations` for B people as `ImagePipeline.observations` builds them: the box around the confident
     keypoints (`bbox_from_keypoints`), scale its diagonal (at least 10 px), principal point the image centre.
 
     keypoints (B, K, 3), focal (B,), image_size (B, 2) W, H.
     """
-    boxes = torch.tensor(np.array([bbox_from_keypoints(k) for k in keypoints], np.float64).reshape(-1, 4), dtype=torch.float32)
+    boxes = torch.tensor(
+        np.array([bbox_from_keypoints(k) for k in keypoints], np.float64).reshape(-1, 4), dtype=torch.float32
+    )
     scale = (boxes[:, 2:] - boxes[:, :2]).norm(dim=-1).clamp(min=10.0)
     f = torch.as_tensor(np.asarray(focal, np.float32))
     return Observations(
@@ -79,9 +83,15 @@ class DetectionSet:
         if self.true_keypoints3d is None and self.has_truth.any():
             raise ValueError("has_truth without true_keypoints3d")
         expected = {
-            "keypoints": (n, NUM_KEYPOINTS, 3), "focal": (n,), "image_size": (n, 2), "masks": (n, MASK_SIZE, MASK_SIZE),
-            "has_mask": (n,), "source": (n,), "frame": (n,), "has_truth": (n,),
-        }  # fmt: skip
+            "keypoints": (n, NUM_KEYPOINTS, 3),
+            "focal": (n,),
+            "image_size": (n, 2),
+            "masks": (n, MASK_SIZE, MASK_SIZE),
+            "has_mask": (n,),
+            "source": (n,),
+            "frame": (n,),
+            "has_truth": (n,),
+        }
         for name in ("true_keypoints3d", "points3d"):
             if getattr(self, name) is not None:
                 expected[name] = (n, NUM_KEYPOINTS, 3)
@@ -95,11 +105,15 @@ class DetectionSet:
     def save(self, path: Path) -> None:
         """One `.npz`, written atomically; `true_keypoints3d` and `points3d` only when the set has them."""
         arrays = {
-            "keypoints": self.keypoints.astype(np.float32), "focal": self.focal.astype(np.float32),
-            "image_size": self.image_size.astype(np.int32), "masks": self.masks.astype(np.uint8),
-            "has_mask": self.has_mask.astype(bool), "source": self.source.astype(str),
-            "frame": self.frame.astype(np.int32), "has_truth": self.has_truth.astype(bool),
-        }  # fmt: skip
+            "keypoints": self.keypoints.astype(np.float32),
+            "focal": self.focal.astype(np.float32),
+            "image_size": self.image_size.astype(np.int32),
+            "masks": self.masks.astype(np.uint8),
+            "has_mask": self.has_mask.astype(bool),
+            "source": self.source.astype(str),
+            "frame": self.frame.astype(np.int32),
+            "has_truth": self.has_truth.astype(bool),
+        }
         for name in ("true_keypoints3d", "points3d"):
             if getattr(self, name) is not None:
                 arrays[name] = getattr(self, name).astype(np.float32)
@@ -120,7 +134,9 @@ class DetectionSet:
         except IsADirectoryError:
             raise InputError(f"cannot read detection set: {path} (is a directory)") from None
         except KeyError as exc:
-            raise InputError(f"cannot read detection set: {path} (not a bodyfit detection set: no array {exc}; {how})") from None
+            raise InputError(
+                f"cannot read detection set: {path} (not a bodyfit detection set: no array {exc}; {how})"
+            ) from None
         except (ValueError, OSError, EOFError) as exc:
             raise InputError(f"cannot read detection set: {path} (not a bodyfit detection set: {exc})") from None
 
@@ -130,8 +146,9 @@ class DetectionSet:
         dropped)."""
         arrays = {
             f.name: np.concatenate([getattr(p, f.name) for p in parts])
-            for f in fields(DetectionSet) if f.name not in _OPTIONAL
-        }  # fmt: skip
+            for f in fields(DetectionSet)
+            if f.name not in _OPTIONAL
+        }
         if all(p.true_keypoints3d is not None for p in parts):
             arrays["true_keypoints3d"] = np.concatenate([p.true_keypoints3d for p in parts])  # type: ignore[misc]
             arrays["has_truth"] = np.concatenate([p.has_truth for p in parts])
@@ -148,7 +165,9 @@ class DetectionSet:
         keypoints[..., 0] = self.image_size[:, None, 0] - keypoints[..., 0]
         flip = np.array([-1.0, 1.0, 1.0], np.float32)
         truth, points3d = (None if a is None else a[:, swap] * flip for a in (self.true_keypoints3d, self.points3d))
-        return replace(self, keypoints=keypoints, masks=self.masks[:, :, ::-1].copy(), true_keypoints3d=truth, points3d=points3d)
+        return replace(
+            self, keypoints=keypoints, masks=self.masks[:, :, ::-1].copy(), true_keypoints3d=truth, points3d=points3d
+        )
 
     def rows(self, index: Index) -> np.ndarray:
         """Row numbers (R,) of an int, slice, list, array or tensor index."""
@@ -180,9 +199,15 @@ class DetectionRows:
         return len(self._rows)
 
     def add(
-        self, people: Sequence[PersonKeypoints], width: int, height: int, source: str, frame: int = 0,
-        focal: float | None = None, truth: Sequence[np.ndarray] | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        people: Sequence[PersonKeypoints],
+        width: int,
+        height: int,
+        source: str,
+        frame: int = 0,
+        focal: float | None = None,
+        truth: Sequence[np.ndarray] | None = None,
+    ) -> None:
         """The people of one picture; `truth` (K, 3) per person, camera frame, for evaluation sets."""
         from bodyfit_cli.pipeline import person_masks
 
@@ -190,15 +215,26 @@ class DetectionRows:
         for i, person in enumerate(people):
             mask = np.zeros((MASK_SIZE, MASK_SIZE), np.uint8)
             if person.mask is not None:
-                obs = observations_from(person.keypoints[None], np.array([f]), np.array([[width, height]]), torch.device("cpu"))
+                obs = observations_from(
+                    person.keypoints[None], np.array([f]), np.array([[width, height]]), torch.device("cpu")
+                )
                 mask = np.round(person_masks([person], obs)[0].numpy() * 255).astype(np.uint8)
-            self._rows.append({
-                "keypoints": person.keypoints.astype(np.float32), "focal": float(f), "image_size": np.array([width, height]),
-                "masks": mask, "has_mask": person.mask is not None, "source": source, "frame": frame,
-                "true_keypoints3d": np.full((NUM_KEYPOINTS, 3), np.nan, np.float32) if truth is None else truth[i],
-                "has_truth": truth is not None,
-                "points3d": np.full((NUM_KEYPOINTS, 3), np.nan, np.float32) if person.points3d is None else person.points3d,
-            })  # fmt: skip
+            self._rows.append(
+                {
+                    "keypoints": person.keypoints.astype(np.float32),
+                    "focal": float(f),
+                    "image_size": np.array([width, height]),
+                    "masks": mask,
+                    "has_mask": person.mask is not None,
+                    "source": source,
+                    "frame": frame,
+                    "true_keypoints3d": np.full((NUM_KEYPOINTS, 3), np.nan, np.float32) if truth is None else truth[i],
+                    "has_truth": truth is not None,
+                    "points3d": np.full((NUM_KEYPOINTS, 3), np.nan, np.float32)
+                    if person.points3d is None
+                    else person.points3d,
+                }
+            )
 
     def build(self, with_truth: bool = False) -> DetectionSet:
         def stack(name: str, dtype: type | str) -> np.ndarray:
@@ -206,14 +242,17 @@ class DetectionRows:
 
         n = len(self._rows)
         return DetectionSet(
-            keypoints=stack("keypoints", np.float32).reshape(n, NUM_KEYPOINTS, 3), focal=stack("focal", np.float32),
+            keypoints=stack("keypoints", np.float32).reshape(n, NUM_KEYPOINTS, 3),
+            focal=stack("focal", np.float32),
             image_size=stack("image_size", np.int32).reshape(n, 2),
-            masks=stack("masks", np.uint8).reshape(n, MASK_SIZE, MASK_SIZE), has_mask=stack("has_mask", bool),
-            source=stack("source", str), frame=stack("frame", np.int32),
+            masks=stack("masks", np.uint8).reshape(n, MASK_SIZE, MASK_SIZE),
+            has_mask=stack("has_mask", bool),
+            source=stack("source", str),
+            frame=stack("frame", np.int32),
             true_keypoints3d=stack("true_keypoints3d", np.float32).reshape(n, NUM_KEYPOINTS, 3) if with_truth else None,
             has_truth=stack("has_truth", bool) if with_truth else np.zeros(n, bool),
             points3d=stack("points3d", np.float32).reshape(n, NUM_KEYPOINTS, 3),
-        )  # fmt: skip
+        )
 
 
 def detect_inputs(
@@ -257,8 +296,12 @@ def detect_inputs(
                 console.print(f"bodyfit: warning: skipped {e}", markup=False, soft_wrap=True)
             progress.advance(task)
     if not len(rows):
-        raise InputError(f"nobody detected in {len(items)} inputs ({failed} unreadable, {len(bad)} arguments without inputs)")
+        raise InputError(
+            f"nobody detected in {len(items)} inputs ({failed} unreadable, {len(bad)} arguments without inputs)"
+        )
     data = rows.build()
     data.save(out)
-    console.print(f"{len(data)} people ({int(data.has_mask.sum())} with masks) from {len(items) - failed} inputs -> {out}")
+    console.print(
+        f"{len(data)} people ({int(data.has_mask.sum())} with masks) from {len(items) - failed} inputs -> {out}"
+    )
     return data

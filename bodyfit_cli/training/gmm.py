@@ -42,9 +42,13 @@ def kmeans_plus_plus(x: torch.Tensor, k: int, gen: torch.Generator) -> torch.Ten
 
 
 def fit_gmm(
-    x: torch.Tensor, components: int = 8, iters: int = 100, floor: float = 1e-3, seed: int = 0,
+    x: torch.Tensor,
+    components: int = 8,
+    iters: int = 100,
+    floor: float = 1e-3,
+    seed: int = 0,
     progress=lambda it, ll: None,
-) -> Mixture:  # fmt: skip
+) -> Mixture:
     """EM on data x (N, D). `floor` is added to every covariance's diagonal (variance units)."""
     x = x.double()
     n, d = x.shape

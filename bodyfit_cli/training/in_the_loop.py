@@ -133,9 +133,15 @@ def fit_targets(model: BodyModel, fits: BodyParams, obs: Observations) -> Batch:
     rotations = axis_angle_to_matrix(torch.cat([fits.global_orient[:, None], fits.body_pose], 1))
     body = fits.pose(model)
     return Batch(
-        obs=obs, box=box, features=state.keypoint_features(obs, box), rotations=rotations, betas=fits.betas,
-        keypoints=body.keypoints, joints=body.joints, state=state.encode(model, fits, box),
-    )  # fmt: skip
+        obs=obs,
+        box=box,
+        features=state.keypoint_features(obs, box),
+        rotations=rotations,
+        betas=fits.betas,
+        keypoints=body.keypoints,
+        joints=body.joints,
+        state=state.encode(model, fits, box),
+    )
 
 
 def detection_loss(model: BodyModel, x: torch.Tensor, target: Batch) -> torch.Tensor:
@@ -151,7 +157,9 @@ def detection_loss(model: BodyModel, x: torch.Tensor, target: Batch) -> torch.Te
 def load_start(path: Path, model: BodyModel) -> tuple[KeypointRegressor, dict]:
     """The regressor to start from (normally the mocap-only one) and its file's contents."""
     if not path.is_file():
-        raise InputError(f"no regressor to start from: {path} (train one with 'bodyfit train regressor', or give --start-from)")
+        raise InputError(
+            f"no regressor to start from: {path} (train one with 'bodyfit train regressor', or give --start-from)"
+        )
     try:
         blob = read_network_file(path)
         net = build_network(blob)
@@ -178,9 +186,12 @@ class InTheLoopRun:
         self.fits = BestFits(len(data), model.num_betas, cfg.max_error, cfg.max_betas)
         iters = cfg.smplify_iters
         self.teacher: SMPLify | LearnedGradientDescent = (
-            SMPLify(model, load_prior("gmm", self.device), SMPLifyConfig(torso_iters=max(1, iters // 3), full_iters=iters))
-            if cfg.teacher == "smplify" else LearnedGradientDescent(model)
-        )  # fmt: skip
+            SMPLify(
+                model, load_prior("gmm", self.device), SMPLifyConfig(torso_iters=max(1, iters // 3), full_iters=iters)
+            )
+            if cfg.teacher == "smplify"
+            else LearnedGradientDescent(model)
+        )
         self.steps_per_epoch = -(-len(self.rows) // cfg.batch)
         self.step = 0
         self.history: list[dict[str, float]] = []
@@ -249,11 +260,18 @@ class InTheLoopRun:
 
     def save_checkpoint(self, path: Path, digests: list[str]) -> None:
         with atomic_path(path) as tmp:
-            torch.save({
-                "config": asdict(self.cfg), "detections_sha256": digests, "net": self.net.state_dict(),
-                "optimizer": self.opt.state_dict(), "step": self.step, "fits": self.fits.state_dict(),
-                "history": self.history,
-            }, tmp)  # fmt: skip
+            torch.save(
+                {
+                    "config": asdict(self.cfg),
+                    "detections_sha256": digests,
+                    "net": self.net.state_dict(),
+                    "optimizer": self.opt.state_dict(),
+                    "step": self.step,
+                    "fits": self.fits.state_dict(),
+                    "history": self.history,
+                },
+                tmp,
+            )
 
     def resume(self, path: Path, digests: list[str]) -> None:
         saved = torch.load(path, map_location=self.device, weights_only=True)
@@ -263,7 +281,9 @@ class InTheLoopRun:
             k: v for k, v in asdict(self.cfg).items() if k not in ignore
         }
         if not same or saved["detections_sha256"] != digests:
-            raise InputError(f"{path} was made with another configuration or detections; delete it or train without --resume")
+            raise InputError(
+                f"{path} was made with another configuration or detections; delete it or train without --resume"
+            )
         self.net.load_state_dict(saved["net"])
         self.opt.load_state_dict(saved["optimizer"])
         self.fits.load_state_dict({k: v.cpu() for k, v in saved["fits"].items()})
@@ -271,9 +291,16 @@ class InTheLoopRun:
 
 
 def train_in_the_loop(
-    cfg: InTheLoopConfig, model: BodyModel, detections: Sequence[Path], data_path: Path, start_from: Path, out: Path,
-    checkpoint: Path, resume: bool, progress: Callable[[int, int, dict[str, float]], None] = lambda step, total, logs: None,
-) -> dict:  # fmt: skip
+    cfg: InTheLoopConfig,
+    model: BodyModel,
+    detections: Sequence[Path],
+    data_path: Path,
+    start_from: Path,
+    out: Path,
+    checkpoint: Path,
+    resume: bool,
+    progress: Callable[[int, int, dict[str, float]], None] = lambda step, total, logs: None,
+) -> dict:
     """Train from `start_from` on the detected people of `detections` (their truth, if any, is never read);
     writes the weights with a manifest to `out` and returns the manifest."""
     if not detections:
@@ -285,7 +312,9 @@ def train_in_the_loop(
         data = DetectionSet.concatenate([data, data.mirrored()])
     train, val = PoseDataset.load(data_path).split()
     if len(train) == 0 or len(val) == 0:
-        raise InputError(f"{data_path}: training needs poses both in and out of the validation trials {VALIDATION_TRIALS}")
+        raise InputError(
+            f"{data_path}: training needs poses both in and out of the validation trials {VALIDATION_TRIALS}"
+        )
     torch.manual_seed(cfg.seed)
     net, start = load_start(start_from, model)
     run = InTheLoopRun(cfg, model, data, net)
@@ -300,29 +329,48 @@ def train_in_the_loop(
         progress(run.step, total, logs)
     # Scored as the mocap-only regressor is: what in-the-loop training must not forget.
     learner = Learner(run.net, model, NetworkConfig(kind="regressor"))
-    scores = validate(learner, ViewSampler(model, val, shape_sigma=cfg.shape_sigma), cfg.validation_views,
-                      batch_seed(cfg.seed + 1, 0))  # fmt: skip
+    scores = validate(
+        learner, ViewSampler(model, val, shape_sigma=cfg.shape_sigma), cfg.validation_views, batch_seed(cfg.seed + 1, 0)
+    )
     lgd_file = weights_file("lgd", model.name)
     manifest = {
         "method": f"in the loop (SPIN): {cfg.teacher} fits of detected people, mixed with synthetic mocap views",
         # The fits learned from are the teacher's: with LGD, they depend on its weights.
         "teacher_weights": {"file": str(lgd_file), "sha256": file_digest(lgd_file)} if cfg.teacher == "lgd" else None,
-        "start_from": str(start_from), "start_from_sha256": file_digest(start_from),
+        "start_from": str(start_from),
+        "start_from_sha256": file_digest(start_from),
         "start_from_command": start.get("manifest", {}).get("command"),
         "detections": [{"file": str(p), "sha256": d, "people": len(s)} for p, d, s in zip(detections, digests, sets)],
-        "people_used": len(run.rows), "steps": run.step, "epochs": run.history,
-        "data": str(data_path), "data_sha256": file_digest(data_path), "train_poses": len(train),
-        "validation_trials": list(VALIDATION_TRIALS), "validation_poses": len(val), "body_model": model.name,
-        "command": "bodyfit " + " ".join(sys.argv[1:]), "validation": scores, "torch": str(torch.__version__),
-    }  # fmt: skip
+        "people_used": len(run.rows),
+        "steps": run.step,
+        "epochs": run.history,
+        "data": str(data_path),
+        "data_sha256": file_digest(data_path),
+        "train_poses": len(train),
+        "validation_trials": list(VALIDATION_TRIALS),
+        "validation_poses": len(val),
+        "body_model": model.name,
+        "command": "bodyfit " + " ".join(sys.argv[1:]),
+        "validation": scores,
+        "torch": str(torch.__version__),
+    }
     save_network(out, "regressor", run.net, {"kind": "regressor", "in_the_loop": asdict(cfg)}, manifest)
     return manifest
 
 
 def run_in_the_loop(
-    cfg: InTheLoopConfig, detections: list[Path], data: Path, start_from: Path | None, out: Path | None,
-    checkpoint: Path | None, resume: bool, device: str, body_model: str, model_dir: Path | None, console: Console,
-) -> dict:  # fmt: skip
+    cfg: InTheLoopConfig,
+    detections: list[Path],
+    data: Path,
+    start_from: Path | None,
+    out: Path | None,
+    checkpoint: Path | None,
+    resume: bool,
+    device: str,
+    body_model: str,
+    model_dir: Path | None,
+    console: Console,
+) -> dict:
     """`bodyfit train regressor --in-the-loop`: default files, a progress bar, a summary line."""
     from bodyfit_cli.body.loaders import load_body_model
     from bodyfit_cli.networks.weights import weights_file
@@ -337,8 +385,10 @@ def run_in_the_loop(
         task = progress.add_task("in the loop", total=None)
 
         def show(step: int, total: int, logs: dict[str, float]) -> None:
-            detail = (f"epoch {logs['epoch'] + 1}, loss {logs['loss']:.3f}, {logs['with_fit']} people with a fit "
-                      f"({logs['rejected']} fits rejected this epoch)")  # fmt: skip
+            detail = (
+                f"epoch {logs['epoch'] + 1}, loss {logs['loss']:.3f}, {logs['with_fit']} people with a fit "
+                f"({logs['rejected']} fits rejected this epoch)"
+            )
             progress.update(task, completed=step, total=total, description=f"in the loop: {detail}")
 
         manifest = train_in_the_loop(cfg, model, detections, data, start_from, out, checkpoint, resume, show)

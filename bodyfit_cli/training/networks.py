@@ -105,13 +105,20 @@ def perturbed(truth: Batch, gen: torch.Generator) -> torch.Tensor:
     rotations = truth.rotations @ axis_angle_to_matrix(aa)
     betas = truth.betas + torch.randn(truth.betas.shape, generator=gen).to(device) * level
     x = state.encode_parts(rotations, betas, torch.zeros(b, 3, device=device), truth.box)
-    cam = truth.state[:, -3:] + torch.randn(b, 3, generator=gen).to(device) * torch.tensor([0.05, 0.05, 0.2]).to(device) * level
+    cam = (
+        truth.state[:, -3:]
+        + torch.randn(b, 3, generator=gen).to(device) * torch.tensor([0.05, 0.05, 0.2]).to(device) * level
+    )
     return torch.cat([x[:, :-3], cam], -1)
 
 
 def starting_states(
-    model: BodyModel, truth: Batch, gen: torch.Generator, regressor: torch.nn.Module | None = None, share: float = 0.0,
-) -> torch.Tensor:  # fmt: skip
+    model: BodyModel,
+    truth: Batch,
+    gen: torch.Generator,
+    regressor: torch.nn.Module | None = None,
+    share: float = 0.0,
+) -> torch.Tensor:
     """Half the batch from the mean-pose initialisation, half from perturbed truth; then, with a `regressor`,
     a `share` of the batch from its prediction instead, which is where a fit starts at test time: its errors
     are plausible bodies in the wrong pose, not the random per-joint errors of perturbed truth."""
@@ -153,8 +160,11 @@ class Learner:
 
     def loss(self, batch: Batch, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
         """Mean over people, weighed over steps by the meta-loss, of `state_loss`."""
-        x0 = None if isinstance(self.net, KeypointRegressor) else (
-            starting_states(self.model, batch, gen, self.regressor, self.cfg.regressor_starts))  # fmt: skip
+        x0 = (
+            None
+            if isinstance(self.net, KeypointRegressor)
+            else (starting_states(self.model, batch, gen, self.regressor, self.cfg.regressor_starts))
+        )
         states = self.predictions(batch.obs, batch.features, x0)
         weights = {**WEIGHTS, "keypoints2d": self.cfg.weight_2d}
         total, terms = 0.0, {}
@@ -223,14 +233,21 @@ def lr_at(cfg: NetworkConfig, step: int) -> float:
 
 
 def train_network(
-    cfg: NetworkConfig, model: BodyModel, data_path: Path, out: Path, checkpoint: Path, resume: bool,
+    cfg: NetworkConfig,
+    model: BodyModel,
+    data_path: Path,
+    out: Path,
+    checkpoint: Path,
+    resume: bool,
     progress: Callable[[int, dict[str, float]], None] = lambda step, logs: None,
-) -> dict[str, float]:  # fmt: skip
+) -> dict[str, float]:
     """Train, checkpointing as it goes; writes the weights to `out` and returns the validation scores."""
     device = model.v_template.device
     train, val = PoseDataset.load(data_path).split()
     if len(train) == 0 or len(val) == 0:
-        raise InputError(f"{data_path}: training needs poses both in and out of the validation trials {VALIDATION_TRIALS}")
+        raise InputError(
+            f"{data_path}: training needs poses both in and out of the validation trials {VALIDATION_TRIALS}"
+        )
     masks = cfg.masks if cfg.kind == "hund" else 0.0
     sampler = ViewSampler(model, train, shape_sigma=cfg.shape_sigma, masks=masks, mix_parts=cfg.mix_parts)
     unlabelled = UnlabelledSampler([Path(p) for p in cfg.unlabelled], device) if cfg.unlabelled else None
@@ -269,17 +286,26 @@ def train_network(
         logs = {"loss": float(loss.detach()), **{k: float(v) for k, v in terms.items()}}
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
             with atomic_path(checkpoint) as tmp:
-                torch.save({"config": asdict(cfg), "net": net.state_dict(), "optimizer": opt.state_dict(), "step": step + 1}, tmp)
+                torch.save(
+                    {"config": asdict(cfg), "net": net.state_dict(), "optimizer": opt.state_dict(), "step": step + 1},
+                    tmp,
+                )
         progress(step + 1, logs)
     val_sampler = ViewSampler(model, val, shape_sigma=cfg.shape_sigma, masks=masks)
     scores = validate(learner, val_sampler, cfg.validation_views, batch_seed(cfg.seed + 1, 0))
     manifest = {
-        "data": str(data_path), "data_sha256": file_digest(data_path), "train_poses": len(train),
+        "data": str(data_path),
+        "data_sha256": file_digest(data_path),
+        "train_poses": len(train),
         "unlabelled": {p: file_digest(Path(p)) for p in cfg.unlabelled},
         "unlabelled_people": len(unlabelled) if unlabelled is not None else 0,
         "regressor": file_digest(weights_file("regressor", model.name)) if learner.regressor is not None else None,
-        "validation_trials": list(VALIDATION_TRIALS), "validation_poses": len(val), "body_model": model.name,
-        "command": "bodyfit " + " ".join(sys.argv[1:]), "validation": scores, "torch": str(torch.__version__),
-    }  # fmt: skip
+        "validation_trials": list(VALIDATION_TRIALS),
+        "validation_poses": len(val),
+        "body_model": model.name,
+        "command": "bodyfit " + " ".join(sys.argv[1:]),
+        "validation": scores,
+        "torch": str(torch.__version__),
+    }
     save_network(out, cfg.kind, net, asdict(cfg), manifest)
     return scores

@@ -22,8 +22,11 @@ WEIGHTS = {"rotations": 1.0, "points3d": 10.0, "keypoints2d": 10.0, "betas": 0.1
 
 
 def state_loss(
-    model: BodyModel, x: torch.Tensor, batch: Batch, weights: dict[str, float] = WEIGHTS,
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # fmt: skip
+    model: BodyModel,
+    x: torch.Tensor,
+    batch: Batch,
+    weights: dict[str, float] = WEIGHTS,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """(B,) weighted total and the batch mean of each term, for a predicted state `x` (B, state_size)."""
     d = state.decode(x, batch.box)
     body = state.pose(model, d)
@@ -53,8 +56,12 @@ UNLABELLED_WEIGHTS = {"reprojection": 100.0, "silhouette": 10.0, "pose": 0.015, 
 
 
 def unlabelled_loss(
-    model: BodyModel, silhouettes: Silhouettes, prior: PosePrior, x: torch.Tensor, obs: Observations,
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # fmt: skip
+    model: BodyModel,
+    silhouettes: Silhouettes,
+    prior: PosePrior,
+    x: torch.Tensor,
+    obs: Observations,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """(B,) weighted total and batch means of the terms, for a state `x` of detected people (no 3D truth):
     robust keypoint reprojection, silhouette against the mask (where there is one), pose and shape priors."""
     box = state.person_box(obs)
@@ -65,10 +72,11 @@ def unlabelled_loss(
     terms = {
         "reprojection": losses.reprojection(body.keypoints, obs, SIGMA),
         "silhouette": silhouette_loss(silhouettes.render(body.points, obs, box), obs.masks)
-        if with_masks else torch.zeros_like(x[:, 0]),
+        if with_masks
+        else torch.zeros_like(x[:, 0]),
         "pose": prior(body_pose),
         "bending": losses.bending(body_pose),
         "betas": losses.shape_prior(d.betas),
-    }  # fmt: skip
+    }
     total = sum(UNLABELLED_WEIGHTS[k] * v for k, v in terms.items())
     return total, {k: v.detach().mean() for k, v in terms.items()}

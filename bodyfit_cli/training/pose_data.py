@@ -67,7 +67,9 @@ class PoseDataset:
             with np.load(path) as data:
                 return PoseDataset(**{f.name: data[f.name] for f in fields(PoseDataset)})
         except FileNotFoundError:
-            raise InputError(f"cannot read pose dataset: {path} (no such file; make it with 'bodyfit train data')") from None
+            raise InputError(
+                f"cannot read pose dataset: {path} (no such file; make it with 'bodyfit train data')"
+            ) from None
         except (KeyError, ValueError, OSError) as exc:
             raise InputError(f"cannot read pose dataset: {path} (not a bodyfit pose dataset: {exc})") from None
 
@@ -101,7 +103,9 @@ def training_trials(roots: list[Path], hold_out: tuple[str, ...]) -> list[Path]:
     """find_trials without the trials of the held-out CMU subjects."""
     trials = [p for p in find_trials(roots) if cmu_subject(p) not in hold_out]
     if not trials:
-        raise InputError(f"every mocap trial under {', '.join(map(str, roots))} is of a held-out subject ({', '.join(hold_out)})")
+        raise InputError(
+            f"every mocap trial under {', '.join(map(str, roots))} is of a held-out subject ({', '.join(hold_out)})"
+        )
     return trials
 
 
@@ -164,7 +168,10 @@ def retarget_subject(
         if clip.joint_names != names:
             raise InputError(f"{clip.source}: joints differ from the subject's other trials")
         target = torch.tensor(clip.positions)
-        parts = [fit_joints3d(model, target[s : s + cfg.batch], joints, betas=betas) for s in range(0, len(target), cfg.batch)]
+        parts = [
+            fit_joints3d(model, target[s : s + cfg.batch], joints, betas=betas)
+            for s in range(0, len(target), cfg.batch)
+        ]
         params = BodyParams(*[torch.cat([getattr(p, f.name) for p, _ in parts]) for f in fields(BodyParams)])
         out.append((params, torch.cat([e for _, e in parts]).numpy()))
         progress(clip.name)
@@ -201,9 +208,11 @@ def _rest_relative_joints(model: BodyModel, params: BodyParams) -> np.ndarray:
 
 
 def build_pose_dataset(
-    model: BodyModel, roots: list[Path], cfg: RetargetConfig | None = None,
+    model: BodyModel,
+    roots: list[Path],
+    cfg: RetargetConfig | None = None,
     progress: Callable[[str], None] = lambda _: None,
-) -> PoseDataset:  # fmt: skip
+) -> PoseDataset:
     """Read, retarget, thin out and mirror every trial under `roots`."""
     cfg = cfg or RetargetConfig()
     trials = training_trials(roots, cfg.hold_out)

@@ -55,12 +55,19 @@ class ViewSampler:
     has only seen the first learns to stop short of the keypoints of the others."""
 
     def __init__(
-        self, model: BodyModel, data: PoseDataset, config: ProjectionConfig | None = None, shape_sigma: float = 1.0,
-        masks: float = 0.0, mix_parts: float = 0.0,
-    ) -> None:  # fmt: skip
+        self,
+        model: BodyModel,
+        data: PoseDataset,
+        config: ProjectionConfig | None = None,
+        shape_sigma: float = 1.0,
+        masks: float = 0.0,
+        mix_parts: float = 0.0,
+    ) -> None:
         self.model = model
         self.device = model.v_template.device
-        pose = torch.cat([torch.from_numpy(data.global_orient)[:, None], torch.from_numpy(data.body_pose).view(-1, 23, 3)], 1)
+        pose = torch.cat(
+            [torch.from_numpy(data.global_orient)[:, None], torch.from_numpy(data.body_pose).view(-1, 23, 3)], 1
+        )
         self.rotations = axis_angle_to_matrix(pose.float()).to(self.device)
         self.config = config or ProjectionConfig()
         self.shape_sigma = shape_sigma
@@ -93,9 +100,15 @@ class ViewSampler:
             keep = torch.rand(size, generator=gen) < self.masks
             obs.masks = target_masks(self.dense, self.model, truth, obs, box) * keep.to(self.device)[:, None, None]
         return Batch(
-            obs=obs, box=box, features=state.keypoint_features(obs, box), rotations=rotations, betas=betas,
-            keypoints=views.keypoints3d, joints=joints, state=truth,
-        )  # fmt: skip
+            obs=obs,
+            box=box,
+            features=state.keypoint_features(obs, box),
+            rotations=rotations,
+            betas=betas,
+            keypoints=views.keypoints3d,
+            joints=joints,
+            state=truth,
+        )
 
     def _mixed(self, rots: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """`rots` with parts of a `mix_parts` share of them taken from random other poses (global orientation kept)."""
@@ -109,7 +122,9 @@ class ViewSampler:
         return rots
 
 
-def target_masks(dense: PointSet, model: BodyModel, x: torch.Tensor, obs: Observations, box: state.PersonBox) -> torch.Tensor:
+def target_masks(
+    dense: PointSet, model: BodyModel, x: torch.Tensor, obs: Observations, box: state.PersonBox
+) -> torch.Tensor:
     """(B, M, M) masks of the bodies of states `x`: the mask pixels that dense surface points fall in (at
     this resolution several per pixel, so no gaps), cut at the image's edges as a detector's mask is, and
     softened by a [1, 2, 1] blur as a detector's mask is by resampling."""

@@ -117,9 +117,13 @@ class VideoPipeline:
     """Fits clip after clip with the models of an `ImagePipeline` (loaded once per process)."""
 
     def __init__(
-        self, image: ImagePipeline, wanted: FrameRange, smooth: bool = True, mesh_every: int = 10,
+        self,
+        image: ImagePipeline,
+        wanted: FrameRange,
+        smooth: bool = True,
+        mesh_every: int = 10,
         frames_ahead: int = FRAMES_AHEAD,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """frames_ahead: how far finding people may run ahead of fitting them (0: one after the other, in
         this thread)."""
         self.image = image
@@ -186,19 +190,29 @@ class VideoPipeline:
                 n += 1
                 if progress is not None:
                     progress(n, total)
-            table.write_npz(npz, self.column_kinds(), fps=np.float64(video.fps),
-                            image_size=np.array([video.width, video.height]), **NAME_ARRAYS)  # fmt: skip
+            table.write_npz(
+                npz,
+                self.column_kinds(),
+                fps=np.float64(video.fps),
+                image_size=np.array([video.width, video.height]),
+                **NAME_ARRAYS,
+            )
             error = video.error
         seconds = time.perf_counter() - t0
         # Per stage, the time its thread spent on it: the threads' stages overlap.
         timing_ms = {k: round(timing[k] * 1000, 1) for k in ("decode", "detect", "fit", "export", "render")}
         summary = {
-            "input": str(item.path), "frames": n, "fps": video.fps, "frame_size": [video.width, video.height],
-            "method": self.opts.method, "body_model": self.opts.body_model,
+            "input": str(item.path),
+            "frames": n,
+            "fps": video.fps,
+            "frame_size": [video.width, video.height],
+            "method": self.opts.method,
+            "body_model": self.opts.body_model,
             "tracks": [{"track_id": k, "frames": v} for k, v in sorted(clip.frames_per_track.items())],
-            "outputs": paths, "timing_ms": {**timing_ms, "total": round(seconds * 1000, 1)},
+            "outputs": paths,
+            "timing_ms": {**timing_ms, "total": round(seconds * 1000, 1)},
             "frames_per_s": round(n / seconds, 2) if seconds > 0 else None,
-        }  # fmt: skip
+        }
         if error:
             summary["decode_error"] = error
         return summary
@@ -251,10 +265,21 @@ class VideoPipeline:
             params = track_settled(model, params, scores, fits, time_s, self.smooth)
             body = params.pose(model, vertices=True)
         vertices = body.vertices.cpu() if body.vertices is not None else None
-        return Fitted(params.map(lambda t: t.cpu()), BodyOutput(body.joints.cpu(), body.keypoints.cpu(), vertices), fitted.obs, fitted.people)
+        return Fitted(
+            params.map(lambda t: t.cpu()),
+            BodyOutput(body.joints.cpu(), body.keypoints.cpu(), vertices),
+            fitted.obs,
+            fitted.people,
+        )
 
     def export_frame(
-        self, frame: Frame, ids: list[int], fitted: Fitted | None, table: RowTable, mesh_dir: Path | None, mesh_folder: str
+        self,
+        frame: Frame,
+        ids: list[int],
+        fitted: Fitted | None,
+        table: RowTable,
+        mesh_dir: Path | None,
+        mesh_folder: str,
     ) -> dict:
         """The frame's JSONL line; its people's rows go to `table`, and their meshes to `mesh_dir` when given
         (named in the line as `mesh_folder/...`, where `mesh_dir` will be renamed to)."""
@@ -270,16 +295,26 @@ class VideoPipeline:
         rows = person_arrays(fitted)
         for i, (tid, record) in enumerate(zip(ids, records)):
             table.append(
-                frame=np.int64(frame.index), time_s=np.float64(frame.time_s), track_id=np.int64(tid),
-                reprojection_error_px=np.float32(record["reprojection_error_px"]), **{k: v[i] for k, v in rows.items()},
-            )  # fmt: skip
+                frame=np.int64(frame.index),
+                time_s=np.float64(frame.time_s),
+                track_id=np.int64(tid),
+                reprojection_error_px=np.float32(record["reprojection_error_px"]),
+                **{k: v[i] for k, v in rows.items()},
+            )
         people = [{"track_id": tid, **record} for tid, record in zip(ids, records)]
         return {"frame": frame.index, "time_s": round(frame.time_s, 6), "people": people}
 
     def column_kinds(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
         """Row shape and dtype of every table column, for a clip where nobody was found."""
-        kinds = {k: (v.shape[1:], v.dtype) for k, v in empty_arrays(self.image.model.num_betas).items()
-                 if k not in NAME_ARRAYS}  # fmt: skip
-        ids = {"frame": np.dtype(np.int64), "time_s": np.dtype(np.float64), "track_id": np.dtype(np.int64),
-               "reprojection_error_px": np.dtype(np.float32)}  # fmt: skip
+        kinds = {
+            k: (v.shape[1:], v.dtype)
+            for k, v in empty_arrays(self.image.model.num_betas).items()
+            if k not in NAME_ARRAYS
+        }
+        ids = {
+            "frame": np.dtype(np.int64),
+            "time_s": np.dtype(np.float64),
+            "track_id": np.dtype(np.int64),
+            "reprojection_error_px": np.dtype(np.float32),
+        }
         return {**{k: ((), d) for k, d in ids.items()}, **kinds}
