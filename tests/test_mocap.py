@@ -11,6 +11,7 @@ import pytest
 from bodyfit_cli.errors import InputError
 from bodyfit_cli.mocap import AmassClip, MocapClip, read_amass, read_asf_amc, read_bvh, read_mocap
 from bodyfit_cli.mocap.joint_maps import BVH_DAZ_TO_SMPL, CMU_ASF_TO_SMPL, bvh_joint_map
+from bodyfit_cli.mocap.types import euler_matrices, matrix_to_euler
 from bodyfit_cli.vocabulary import SMPL_JOINT_NAMES
 
 CMU_DIR = Path(__file__).resolve().parents[2] / "shared" / "mocap" / "cmu"
@@ -373,3 +374,18 @@ def test_bvh_errors(tmp_path: Path) -> None:
     for text, pattern in cases.items():
         with pytest.raises(InputError, match=r"walk\.bvh: .*" + pattern):
             read_bvh(write(tmp_path / "walk.bvh", text))
+
+
+def test_euler_angles_give_back_the_rotation_in_every_order_and_at_gimbal_lock() -> None:
+    rng = np.random.default_rng(0)
+    for axes in ("xyz", "xzy", "yxz", "yzx", "zxy", "zyx"):
+        angles = rng.uniform(-np.pi, np.pi, (200, 3))
+        angles[:, 1] /= 2.01
+        angles[:10, 1] = np.pi / 2  # gimbal lock
+        angles[10:20, 1] = -np.pi / 2
+        rotations = euler_matrices(angles, axes)
+        back = matrix_to_euler(rotations, axes)
+        np.testing.assert_allclose(euler_matrices(back, axes), rotations, atol=1e-12, err_msg=axes)
+        np.testing.assert_allclose(
+            back[20:], angles[20:], atol=1e-9, err_msg=axes
+        )  # away from the lock, the same angles

@@ -83,3 +83,20 @@ def _axis_rotation(angle: np.ndarray, axis: int) -> np.ndarray:
     m[..., i, i], m[..., i, j] = c, -s
     m[..., j, i], m[..., j, j] = s, c
     return m
+
+
+def matrix_to_euler(m: np.ndarray, axes: str) -> np.ndarray:
+    """The inverse of `euler_matrices` for three distinct axes (e.g. "zxy"): (..., 3, 3) -> (..., 3) radians,
+    the middle angle within [-90, 90] degrees. At +-90 (gimbal lock) only the sum or difference of the outer
+    two is defined; the last is then 0."""
+    i, j, k = ("xyz".index(a) for a in axes.lower())
+    if len({i, j, k}) != 3:
+        raise ValueError(f"axes must be three distinct axes, got {axes!r}")
+    sign = 1.0 if (j - i) % 3 == 1 else -1.0  # +1 for cyclic orders (xyz, yzx, zxy)
+    # R = R_i(a) R_j(b) R_k(c): row i holds sin b at k and cos b times (cos c, -sign sin c) at (i, j).
+    cos_b = np.hypot(m[..., i, i], m[..., i, j])
+    b = np.arctan2(sign * m[..., i, k], cos_b)
+    free = cos_b > 1e-9
+    a = np.where(free, np.arctan2(-sign * m[..., j, k], m[..., k, k]), np.arctan2(sign * m[..., k, j], m[..., j, j]))
+    c = np.where(free, np.arctan2(-sign * m[..., i, j], m[..., i, i]), 0.0)
+    return np.stack([a, b, c], -1)
