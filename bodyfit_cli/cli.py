@@ -119,6 +119,11 @@ class FitOpts:
         help="Videos: One-Euro filtering of each person's fitted joint rotations over time.",
     )
     mesh_every = typer.Option(10, min=0, help="Videos: write meshes every K-th processed frame (0: none).")
+    export = typer.Option(
+        "bvh,glb,amass",
+        help="Videos: each track's animation files, comma-separated: bvh, glb (skinned, animated glTF), "
+        "amass (AMASS-style .npz), or none.",
+    )
 
 
 def make_job(kinds: set[str], args: dict[str, Any]) -> Job:
@@ -131,8 +136,22 @@ def make_job(kinds: set[str], args: dict[str, Any]) -> Job:
     opts = Options(render=not args["no_render"], **{k: v for k, v in args.items() if k in names})
     if "start" not in args:  # images only
         return Job(opts, kinds=frozenset(kinds))
+    from bodyfit_cli.options import parse_exports
+
     frames = FrameRange(args["start"], args["end"], args["stride"])
-    return Job(opts, kinds=frozenset(kinds), frames=frames, smooth=args["smooth"], mesh_every=args["mesh_every"])
+    try:
+        exports = parse_exports(args["export"])
+    except ValueError as e:
+        usage_error(str(e))
+        raise
+    return Job(
+        opts,
+        kinds=frozenset(kinds),
+        frames=frames,
+        smooth=args["smooth"],
+        mesh_every=args["mesh_every"],
+        exports=exports,
+    )
 
 
 @app.command()
@@ -189,6 +208,7 @@ def video(
     stride: int = FitOpts.stride,
     smooth: bool = FitOpts.smooth,
     mesh_every: int = FitOpts.mesh_every,
+    export: str = FitOpts.export,
 ) -> None:
     """Fit body models to the people in videos, frame by frame, with a track id per person."""
     if keypoints is not None:
@@ -232,6 +252,7 @@ def batch(
     stride: int = FitOpts.stride,
     smooth: bool = FitOpts.smooth,
     mesh_every: int = FitOpts.mesh_every,
+    export: str = FitOpts.export,
 ) -> None:
     """Fit images and videos (told apart by suffix) here or spread over a Ray cluster; same outputs as
     `image` and `video`."""

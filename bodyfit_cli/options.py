@@ -14,6 +14,9 @@ from pathlib import Path
 
 from bodyfit_cli.io.inputs import InputItem
 
+# The per-track animation files of a clip (`--export`): BVH, animated glTF binary, AMASS-style .npz.
+EXPORT_FORMATS: tuple[str, ...] = ("bvh", "glb", "amass")
+
 
 @dataclass
 class Options:
@@ -44,7 +47,7 @@ def clip_result_path(opts: Options, item: InputItem) -> Path:
     return opts.out / item.rel.parent / f"{item.path.stem}.jsonl"
 
 
-def clip_outputs(opts: Options, mesh_every: int, item: InputItem) -> dict[str, str | None]:
+def clip_outputs(opts: Options, mesh_every: int, exports: tuple[str, ...], item: InputItem) -> dict[str, str | None]:
     """Where a clip's results go (None: not asked for); no models needed, so a driver can read finished clips."""
     final = clip_result_path(opts, item)
     stem = item.path.stem
@@ -53,7 +56,25 @@ def clip_outputs(opts: Options, mesh_every: int, item: InputItem) -> dict[str, s
         "npz": str(final.with_suffix(".npz")),
         "overlay": str(final.with_name(f"{stem}_overlay.mp4")) if opts.render else None,
         "meshes": str(final.with_name(f"{stem}_meshes")) if mesh_every else None,
+        "animation": str(final.with_name(f"{stem}_animation")) if exports else None,
     }
+
+
+def animation_name(stem: str, track_id: int, export: str) -> str:
+    """The file of one track's animation in `<stem>_animation/`: `<stem>_t<id>.bvh`, `.glb`, `_poses.npz`
+    (AMASS's name for its motion files)."""
+    return f"{stem}_t{track_id}" + {"bvh": ".bvh", "glb": ".glb", "amass": "_poses.npz"}[export]
+
+
+def parse_exports(text: str) -> tuple[str, ...]:
+    """`--export`: comma-separated formats of `EXPORT_FORMATS`, or `none`; raises ValueError naming a bad one."""
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    if names == ["none"]:
+        return ()
+    bad = [n for n in names if n not in EXPORT_FORMATS]
+    if bad or not names:
+        raise ValueError(f"--export takes {', '.join(EXPORT_FORMATS)} (comma-separated) or none, not '{text}'")
+    return tuple(n for n in EXPORT_FORMATS if n in names)
 
 
 def read_summary(item: InputItem, outputs: dict[str, str | None]) -> dict:

@@ -514,6 +514,9 @@ def test_video_results_follow_contract(clips: Path, first_run) -> None:
         "clip_overlay.mp4",
         "clip_meshes/f000000_t0.obj",
         "clip_meshes/f000010_t0.obj",
+        "clip_animation/clip_t0.bvh",
+        "clip_animation/clip_t0.glb",
+        "clip_animation/clip_t0_poses.npz",
     }
     assert [line["frame"] for line in lines] == list(range(FRAMES))
     assert [line["time_s"] for line in lines] == pytest.approx(np.arange(FRAMES) / FPS)
@@ -634,6 +637,8 @@ def test_bad_clips_fail_alone(clips: Path) -> None:
         "--mesh-every",
         "0",
         "--no-render",
+        "--export",
+        "none",
         cwd=clips,
     )
     assert run.returncode == 1, run.stderr

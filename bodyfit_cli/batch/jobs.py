@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING
 from bodyfit_cli.errors import BodyfitError
 from bodyfit_cli.io.inputs import VIDEO_EXTENSIONS, InputItem
 from bodyfit_cli.io.video import FrameRange
-from bodyfit_cli.options import Options, clip_outputs, clip_result_path, image_result_path, read_summary
+from bodyfit_cli.options import (
+    EXPORT_FORMATS,
+    Options,
+    clip_outputs,
+    clip_result_path,
+    image_result_path,
+    read_summary,
+)
 
 if TYPE_CHECKING:
     from bodyfit_cli.video.pipeline import ProgressFn, VideoPipeline
@@ -34,6 +41,7 @@ class Job:
     frames: FrameRange = field(default_factory=FrameRange)
     smooth: bool = True
     mesh_every: int = 10
+    exports: tuple[str, ...] = EXPORT_FORMATS
 
     def kind(self, item: InputItem) -> str:
         """A run of one kind takes every input as that kind (the reader decides if it is usable); a mixed
@@ -49,7 +57,7 @@ class Job:
     def load_done(self, item: InputItem, done: Path) -> dict:
         """What `--json` prints for an input finished earlier."""
         if self.kind(item) == "video":
-            return read_summary(item, clip_outputs(self.opts, self.mesh_every, item))
+            return read_summary(item, clip_outputs(self.opts, self.mesh_every, self.exports, item))
         return json.loads(done.read_text(encoding="utf-8"))
 
 
@@ -65,7 +73,9 @@ class Pipelines:
         if "video" in job.kinds:  # the video stages (tracking imports scipy) only for a run that takes videos
             from bodyfit_cli.video.pipeline import VideoPipeline
 
-            self.video = VideoPipeline(self.image, job.frames, smooth=job.smooth, mesh_every=job.mesh_every)
+            self.video = VideoPipeline(
+                self.image, job.frames, smooth=job.smooth, mesh_every=job.mesh_every, exports=job.exports
+            )
 
     def run(self, item: InputItem, frames_done: ProgressFn | None = None) -> dict:
         """Process one input and write its results; returns what `--json` prints for it."""

@@ -1,12 +1,13 @@
 """The path of one clip, frame by frame: decode -> find people -> track -> fit, each person with their
 track's shape (video/shape.py) -> smooth their rotations over time (video/smoothing.py) -> export (JSON
-Lines, table rows, meshes) -> render.
+Lines, table rows, meshes) -> render; at the end, each track's animation (export/).
 
 The first three stages run in a thread of their own a few frames ahead of the others (video/stages.py),
 so a frame's people are found while the last frame's are fitted; with the overlay, fitting too runs
 ahead of exporting and rendering. The results are those of running the stages one after the other.
 
-Everything streams: a few frames in memory, JSONL lines and table rows written as they come. Every
+Everything streams: a few frames in memory, JSONL lines and table rows written as they come; only each
+track's parameters are kept until the end, for its animation files (about a hundred numbers a frame). Every
 output is written under a temporary name and renamed only when the clip is done, the `.jsonl` last: its
 presence marks the clip as finished, so an interrupted run leaves nothing that looks done.
 """
@@ -26,12 +27,19 @@ import torch
 
 from bodyfit_cli.body.model import BodyModel, BodyOutput
 from bodyfit_cli.detection.types import PersonKeypoints
+from bodyfit_cli.export import write_animations
+from bodyfit_cli.export.motion import MotionRecorder
 from bodyfit_cli.fitting.types import BodyParams, Observations
 from bodyfit_cli.io.atomic import atomic_dir, atomic_path
 from bodyfit_cli.io.inputs import InputItem
 from bodyfit_cli.io.table import RowTable
 from bodyfit_cli.io.video import Frame, FrameRange, VideoReader, VideoWriter
-from bodyfit_cli.options import clip_outputs, clip_result_path, read_summary  # noqa: F401 (also imported from here)
+from bodyfit_cli.options import (  # noqa: F401 (read_summary also imported from here)
+    EXPORT_FORMATS,
+    clip_outputs,
+    clip_result_path,
+    read_summary,
+)
 from bodyfit_cli.pipeline import (
     NAME_ARRAYS,
     Fitted,
@@ -122,15 +130,17 @@ class VideoPipeline:
         wanted: FrameRange,
         smooth: bool = True,
         mesh_every: int = 10,
+        exports: tuple[str, ...] = EXPORT_FORMATS,
         frames_ahead: int = FRAMES_AHEAD,
     ) -> None:
-        """frames_ahead: how far finding people may run ahead of fitting them (0: one after the other, in
-        this thread)."""
+        """exports: the per-track animation files (`--export`); frames_ahead: how far finding people may run
+        ahead of fitting them (0: one after the other, in this thread)."""
         self.image = image
         self.opts = image.opts
         self.wanted = wanted
         self.smooth = smooth
         self.mesh_every = mesh_every
+        self.exports = exports
         self.frames_ahead = frames_ahead
         self._finder: VideoPeopleFinder | None = None
 
@@ -138,7 +148,7 @@ class VideoPipeline:
         return clip_result_path(self.opts, item)
 
     def outputs(self, item: InputItem) -> dict[str, str | None]:
-        return clip_outputs(self.opts, self.mesh_every, item)
+        return clip_outputs(self.opts, self.mesh_every, self.exports, item)
 
     def finder(self) -> VideoPeopleFinder:
         if self._finder is None:
@@ -162,6 +172,8 @@ class VideoPipeline:
             jsonl = stack.enter_context(open(stack.enter_context(atomic_path(Path(paths["jsonl"]))), "w"))
             npz = stack.enter_context(atomic_path(Path(paths["npz"])))
             meshes = stack.enter_context(atomic_dir(Path(paths["meshes"]))) if paths["meshes"] else None
+            animation = stack.enter_context(atomic_dir(Path(paths["animation"]))) if paths["animation"] else None
+            recorder = MotionRecorder(self.wanted.stride, video.fps)
             writer = None
             if paths["overlay"]:
                 tmp = stack.enter_context(atomic_path(Path(paths["overlay"])))
@@ -182,6 +194,8 @@ class VideoPipeline:
                 line = self.export_frame(frame, ids, fitted, table, mesh_dir, Path(paths["meshes"] or "").name)
                 jsonl.write(json.dumps(line, allow_nan=False) + "\n")
                 jsonl.flush()
+                if animation is not None and fitted is not None:
+                    recorder.add(frame.index, frame.time_s, ids, fitted)
                 t2 = time.perf_counter()
                 timing["export"] += t2 - t1
                 if writer is not None:
@@ -197,6 +211,10 @@ class VideoPipeline:
                 image_size=np.array([video.width, video.height]),
                 **NAME_ARRAYS,
             )
+            if animation is not None:
+                t1 = time.perf_counter()
+                write_animations(animation, item.path.stem, recorder, self.image.model, self.exports)
+                timing["export"] += time.perf_counter() - t1
             error = video.error
         seconds = time.perf_counter() - t0
         # Per stage, the time its thread spent on it: the threads' stages overlap.
