@@ -142,9 +142,9 @@ def strongest_weights(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """(V, 3) unit normals: the sum of the adjacent triangles' area-weighted normals."""
     a, b, c = (vertices[faces[:, k]] for k in range(3))
-    normals = np.zeros_like(vertices)
-    for k in range(3):
-        np.add.at(normals, faces[:, k], np.cross(b - a, c - a))
+    face_normals = np.tile(np.cross(b - a, c - a), (3, 1))  # one row per corner, corners of all faces in turn
+    corners = faces.T.reshape(-1)
+    normals = np.stack([np.bincount(corners, face_normals[:, d], len(vertices)) for d in range(3)], 1)
     length = np.linalg.norm(normals, axis=1, keepdims=True)
     return np.where(length > 0, normals / np.maximum(length, 1e-12), [0.0, 1.0, 0.0])
 

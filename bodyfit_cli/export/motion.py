@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 # The camera frame turned to y up, z towards the camera (about its x axis by 180 degrees).
 CAMERA_TO_Y_UP = np.diag([1.0, -1.0, -1.0])
-# Which of the per-frame lowest points of the bodies is taken as the floor's height (percent, from below).
+# Which of a track's per-frame lowest points it is taken to stand on (percent, from below).
 FLOOR_PERCENTILE = 20
 
 
@@ -144,7 +144,7 @@ class MotionRecorder:
         """Every track, by track id, all in one world frame: the floor under all of them (`floor_frame`)."""
         if not self._tracks:
             return []
-        to_world = floor_frame(np.stack([point for track in self._tracks.values() for point in track.lowest]))
+        to_world = floor_frame([np.stack(track.lowest) for track in self._tracks.values()])
         return [self._motion(tid, self._tracks[tid], to_world) for tid in sorted(self._tracks)]
 
     def _motion(self, tid: int, track: _Track, to_world: np.ndarray) -> TrackMotion:
@@ -171,14 +171,16 @@ class MotionRecorder:
         )
 
 
-def floor_frame(lowest: np.ndarray) -> np.ndarray:
+def floor_frame(lowest: list[np.ndarray]) -> np.ndarray:
     """(4, 4) camera -> world: y up (the camera's level turned by 180 degrees about x), shifted so that the floor
-    is at y = 0. lowest (N, 3): each person's lowest mesh point in each frame, camera frame. Someone walking or
-    standing has a foot down in most frames, so the floor is a low percentile of those points' heights: frames
-    in the air (a jump) count no more than fitting noise."""
+    is at y = 0. lowest: per track (N, 3), the body's lowest mesh point in each of its frames, camera frame.
+
+    Someone walking or standing has a foot down in most frames, so a track stands on a low percentile of those
+    points' heights: frames in the air (a jump) count no more than fitting noise. The floor is the lowest of the
+    tracks' (someone may stand on a box or a stage all along, nobody below the ground)."""
     to_world = np.eye(4)
     to_world[:3, :3] = CAMERA_TO_Y_UP
-    to_world[1, 3] = -float(np.percentile(lowest @ CAMERA_TO_Y_UP[1], FLOOR_PERCENTILE))
+    to_world[1, 3] = -min(float(np.percentile(points @ CAMERA_TO_Y_UP[1], FLOOR_PERCENTILE)) for points in lowest)
     return to_world
 
 
