@@ -40,6 +40,9 @@ OUTPUTS = {
     "sub/clip.jsonl",
     "sub/clip.npz",
     "sub/clip_meshes/f000000_t0.obj",
+    "sub/clip_animation/clip_t0.bvh",
+    "sub/clip_animation/clip_t0.glb",
+    "sub/clip_animation/clip_t0_poses.npz",
 }
 FITTED = ("global_orient", "body_pose", "betas", "translation", "joints3d")
 
