@@ -574,6 +574,21 @@ _MIX_PARTS = typer.Option(
     help="Share of training poses whose legs, arms, spine and head "
     "each come, with even odds, from another pose: poses beyond the mocap's.",
 )
+_TILT = typer.Option(
+    0.0,
+    min=0.0,
+    max=1.0,
+    help="Share of training poses turned about a random horizontal axis by up to 100 degrees: "
+    "lying, crawling and bending-over orientations the mocap lacks.",
+)
+_LANDMARKS = typer.Option(
+    0.0,
+    min=0.0,
+    max=1.0,
+    help="Share of synthetic views given MediaPipe-like 3D world landmarks; above 0 the network reads the "
+    "detector's world landmarks beside the 2D keypoints (people without them still fit from 2D). "
+    "With --in-the-loop, the starting regressor's setting is kept.",
+)
 _REGRESSOR_STARTS = typer.Option(
     0.0,
     min=0.0,
@@ -593,6 +608,8 @@ def train_regressor(
     checkpoint: Path | None = _CHECKPOINT,
     resume: bool = _RESUME,
     steps: int = typer.Option(2000, min=1, help="Training steps (without --in-the-loop)."),
+    tilt: float = _TILT,
+    landmarks: float = _LANDMARKS,
     batch: int | None = typer.Option(
         None, min=1, help="Synthetic views per step (default 256; 128 with --in-the-loop)."
     ),
@@ -644,6 +661,7 @@ def train_regressor(
             max_error=max_error,
             teacher=teacher,
             mirror=mirror,
+            tilt=tilt,
             seed=seed,
         )
         with setup_errors():
@@ -651,7 +669,15 @@ def train_regressor(
                 cfg, in_the_loop, data, start_from, out, checkpoint, resume, device, body_model, model_dir, err
             )
         return
-    config = {"steps": steps, "batch": batch or 256, "lr": lr or 1e-3, "hidden": hidden, "seed": seed}
+    config = {
+        "steps": steps,
+        "batch": batch or 256,
+        "lr": lr or 1e-3,
+        "hidden": hidden,
+        "tilt": tilt,
+        "landmarks": landmarks,
+        "seed": seed,
+    }
     _train_network("regressor", data, out, checkpoint, resume, device, body_model, model_dir, **config)
 
 
@@ -680,6 +706,8 @@ def train_lgd(
     unlabelled: list[Path] | None = _UNLABELLED,
     unlabelled_every: int = _UNLABELLED_EVERY,
     mix_parts: float = _MIX_PARTS,
+    tilt: float = _TILT,
+    landmarks: float = _LANDMARKS,
     regressor_starts: float = _REGRESSOR_STARTS,
     lr: float = _LR,
     hidden: int = _HIDDEN,
@@ -701,6 +729,8 @@ def train_lgd(
         "unlabelled": [str(p) for p in unlabelled or []],
         "unlabelled_every": unlabelled_every,
         "mix_parts": mix_parts,
+        "tilt": tilt,
+        "landmarks": landmarks,
         "regressor_starts": regressor_starts,
         "gradient_step": gradient_step,
         "seed": seed,
@@ -731,6 +761,8 @@ def train_hund(
         "with the detected limb (closed-form geometry, no gradient).",
     ),
     mix_parts: float = _MIX_PARTS,
+    tilt: float = _TILT,
+    landmarks: float = _LANDMARKS,
     regressor_starts: float = _REGRESSOR_STARTS,
     lr: float = _LR,
     hidden: int = typer.Option(256, min=8, help="Width of the network (LSTM memory)."),
@@ -754,6 +786,8 @@ def train_hund(
         "unlabelled": [str(p) for p in unlabelled or []],
         "unlabelled_every": unlabelled_every,
         "mix_parts": mix_parts,
+        "tilt": tilt,
+        "landmarks": landmarks,
         "regressor_starts": regressor_starts,
         "body3d": body3d,
         "turns": turns,

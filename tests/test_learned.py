@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -15,17 +16,18 @@ from bodyfit_cli.errors import BodyfitError, InputError, MethodUnavailable
 from bodyfit_cli.evaluation.benchmark import score
 from bodyfit_cli.fitting import losses
 from bodyfit_cli.fitting.init import MeanInit
-from bodyfit_cli.fitting.lgd import SIGMA, reprojection_gradient
+from bodyfit_cli.fitting.lgd import SIGMA, descend, reprojection_gradient
 from bodyfit_cli.fitting.registry import make_backend, make_init
 from bodyfit_cli.fitting.types import BodyParams
+from bodyfit_cli.geometry.rotations import matrix_to_axis_angle
 from bodyfit_cli.networks import state
 from bodyfit_cli.networks.lgd import UpdateNetwork
 from bodyfit_cli.networks.regressor import KeypointRegressor
-from bodyfit_cli.networks.weights import load_network, read_network_file, weights_file
+from bodyfit_cli.networks.weights import build_network, load_network, read_network_file, weights_file
 from bodyfit_cli.training.networks import NetworkConfig, file_digest, same_run, starting_states, train_network
 from bodyfit_cli.training.objectives import WEIGHTS, state_loss
 from bodyfit_cli.training.pose_data import VALIDATION_TRIALS, PoseDataset
-from bodyfit_cli.training.views import ViewSampler
+from bodyfit_cli.training.views import TILT_DEG, ViewSampler
 
 ROOT = Path(__file__).resolve().parents[1]
 POSES = ROOT / "data" / "poses.npz"
@@ -93,6 +95,48 @@ def test_mixed_poses_are_made_of_whole_parts_of_dataset_poses(model: BodyModel, 
         same = (ours[:, None] - pool[None, :, part]).abs().amax((-1, -2)) < 1e-6
         assert bool(same.any(1).all())
         assert bool((changed[:, part].all(1) | ~changed[:, part].any(1)).all())  # a part moves as a whole
+
+
+def test_tilted_poses_turn_about_a_horizontal_axis_by_at_most_tilt_deg(model: BodyModel, sampler: ViewSampler) -> None:
+    tilting = ViewSampler(model, toy_dataset(), tilt=1.0)
+    plain, tilted, again = sampler.sample(64, seed=5), tilting.sample(64, seed=5), tilting.sample(64, seed=5)
+    assert torch.equal(tilted.state, again.state)
+    assert torch.allclose(tilted.rotations[:, 1:], plain.rotations[:, 1:], atol=1e-6)  # the pose itself is kept
+    assert not torch.allclose(tilted.rotations[:, 0], plain.rotations[:, 0], atol=1e-3)
+    rots = tilting.rotations[:256]
+    turn = tilting._tilted(rots, torch.Generator().manual_seed(0))[:, 0] @ rots[:, 0].transpose(1, 2)
+    aa = matrix_to_axis_angle(turn)
+    angle = aa.norm(dim=-1)
+    assert float((aa[:, 1].abs() / angle.clamp(min=1e-6)).max()) < 1e-4  # about the y-up world's horizontal
+    assert math.radians(80) < float(angle.max()) <= math.radians(TILT_DEG) + 1e-4
+    half = ViewSampler(model, toy_dataset(), tilt=0.5)._tilted(rots, torch.Generator().manual_seed(0))
+    kept = torch.isclose(half[:, 0], rots[:, 0], atol=1e-6).flatten(1).all(-1)
+    assert 0.35 < float(kept.float().mean()) < 0.65
+
+
+def test_simulated_landmarks_err_as_mediapipe_does_and_only_for_their_share(model: BodyModel) -> None:
+    views = ViewSampler(model, toy_dataset(), landmarks=0.6).sample(256, seed=3)
+    has = torch.isfinite(views.obs.points3d).all(-1).all(-1)
+    assert 0.45 < float(has.float().mean()) < 0.75
+    truth = views.keypoints[has] - views.keypoints[has][:, state.HIPS].mean(1, keepdim=True)
+    error = views.obs.points3d[has] - truth  # along the camera's axes, hip-centred
+    rms = error.pow(2).mean((0, 1)).sqrt()
+    assert 0.05 < float(rms[0]) < 0.12 and 0.1 < float(rms[2]) < 0.2  # depth errs about twice as much
+    world = views.features[:, -state.NUM_WORLD_FEATURES :]
+    assert torch.equal(world[:, -1], has.float())
+    assert torch.equal(world[~has], torch.zeros_like(world[~has]))  # no landmarks: zeros, as for keypoint files
+
+
+def test_world_features_are_hip_centred_and_zero_without_landmarks(sampler: ViewSampler) -> None:
+    obs = sampler.sample(8, seed=2).obs
+    box = state.person_box(obs)
+    assert torch.equal(state.world_features(obs), torch.zeros(8, state.NUM_WORLD_FEATURES))
+    points = torch.randn(8, obs.keypoints.shape[1], 3)
+    moved = replace(obs, points3d=points + torch.tensor([0.3, -1.0, 2.0]))
+    assert torch.allclose(state.world_features(replace(obs, points3d=points)), state.world_features(moved), atol=1e-5)
+    assert state.keypoint_features(moved, box, world=True).shape[1] == state.NUM_FEATURES + state.NUM_WORLD_FEATURES
+    regressor = KeypointRegressor(10, hidden=16, world=True)
+    assert regressor(state.keypoint_features(moved, box, world=True)).shape == (8, state.state_size(10))
 
 
 def test_features_do_not_depend_on_where_the_person_is_or_how_large(sampler: ViewSampler) -> None:
@@ -173,6 +217,19 @@ def test_training_from_regressor_starts_records_which_regressor(model: BodyModel
     blob = read_network_file(tmp_path / "h.pt")
     assert blob["training"]["regressor_starts"] == 0.5
     assert blob["manifest"]["regressor"] == file_digest(weights_file("regressor", model.name))
+
+
+def test_networks_trained_with_landmarks_read_them_and_fit_without_them(model: BodyModel, tmp_path: Path) -> None:
+    data = write_toy_data(tmp_path / "poses.npz")
+    cfg = NetworkConfig(kind="lgd", steps=2, batch=8, hidden=16, lgd_steps=2, landmarks=0.5, validation_views=8)
+    train_network(cfg, model, data, tmp_path / "l.pt", tmp_path / "l.ckpt", False)
+    net = build_network(read_network_file(tmp_path / "l.pt"))
+    assert net.world and net.architecture["world"]
+    batch = ViewSampler(model, toy_dataset(), landmarks=1.0).sample(4, seed=0)
+    with torch.no_grad():
+        with_landmarks = descend(net, model, batch.obs, batch.state)[-1]
+        without = descend(net, model, replace(batch.obs, points3d=None), batch.state)[-1]
+    assert with_landmarks.shape == without.shape and not torch.allclose(with_landmarks, without)
 
 
 def write_toy_data(path: Path) -> Path:

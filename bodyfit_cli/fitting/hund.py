@@ -213,7 +213,7 @@ def descend(
     """The states after each stage, starting from `x`. Differentiable in the network's weights through
     the states it adds up; the alignment it reads is measured without a graph, as at test time."""
     ev = evidence(model, obs, x.dtype)
-    context = net.context_code(state.keypoint_features(obs, ev.box), ev.masks, ev.with_mask)
+    context = net.context_code(state.keypoint_features(obs, ev.box, net.world), ev.masks, ev.with_mask)
     memory, states = None, []
     for _ in range(net.stages):
         with torch.no_grad():

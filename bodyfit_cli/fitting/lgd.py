@@ -45,7 +45,7 @@ def descend(net: UpdateNetwork, model: BodyModel, obs: Observations, x: torch.Te
     """The states after each of the network's steps, starting from `x`. Differentiable in the network's
     weights (training backpropagates through all steps), not through the gradients it reads."""
     box = state.person_box(obs)
-    features = state.keypoint_features(obs, box)
+    features = state.keypoint_features(obs, box, net.world)
     states = []
     for step in range(net.steps):
         x = x + net(x, reprojection_gradient(model, x, obs, box), features, step)

@@ -43,7 +43,7 @@ class Regressor:
     @torch.no_grad()
     def predict(self, obs: Observations) -> torch.Tensor:
         """The state (see `networks.state`) for each person."""
-        return self.net(state.keypoint_features(obs, state.person_box(obs)))
+        return self.net(state.keypoint_features(obs, state.person_box(obs), self.net.world))
 
     @torch.no_grad()
     def __call__(self, obs: Observations) -> BodyParams:

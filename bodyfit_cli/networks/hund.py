@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from bodyfit_cli.detection.masks import MASK_SIZE
-from bodyfit_cli.networks.state import NUM_FEATURES, state_size
+from bodyfit_cli.networks.state import NUM_FEATURES, NUM_WORLD_FEATURES, state_size
 from bodyfit_cli.vocabulary import NUM_KEYPOINTS, NUM_SMPL_JOINTS, SEGMENTS
 
 POOL = 4  # the silhouette difference map is read at MASK_SIZE / POOL pixels a side
@@ -53,6 +53,7 @@ class NeuralDescent(nn.Module):
         context: int = 128,
         body3d: bool = False,
         turns: bool = False,
+        world: bool = False,
     ) -> None:
         super().__init__()
         self.architecture = {
@@ -62,14 +63,18 @@ class NeuralDescent(nn.Module):
             "context": context,
             "body3d": body3d,
             "turns": turns,
+            "world": world,
         }
         self.stages = stages
         self.body3d = body3d
         self.turns = turns
+        self.world = world  # the context reads the detector's 3D keypoints too (`state.world_features`)
         size = state_size(num_betas)
         self.mask_encoder = MaskEncoder(context)
         self.context = nn.Sequential(
-            nn.Linear(NUM_FEATURES + context + 1, hidden), nn.GELU(), nn.Linear(hidden, context)
+            nn.Linear(NUM_FEATURES + (NUM_WORLD_FEATURES if world else 0) + context + 1, hidden),
+            nn.GELU(),
+            nn.Linear(hidden, context),
         )
         inputs = size + NUM_ALIGNMENT + (NUM_BODY3D if body3d else 0) + (NUM_TURNS if turns else 0) + context
         self.encoder = nn.Sequential(

@@ -15,15 +15,22 @@ import torch
 from torch import nn
 
 from bodyfit_cli.networks.mlp import ResidualMLP
-from bodyfit_cli.networks.state import NUM_FEATURES, state_size
+from bodyfit_cli.networks.state import NUM_FEATURES, NUM_WORLD_FEATURES, state_size
 from bodyfit_cli.vocabulary import NUM_SMPL_JOINTS
 
 
 class UpdateNetwork(nn.Module):
-    """(state, gradient, features, step) -> state change, one network shared by all `steps`."""
+    """(state, gradient, features, step) -> state change, one network shared by all `steps`; features from
+    `state.keypoint_features(..., world=self.world)`."""
 
     def __init__(
-        self, num_betas: int, steps: int = 3, hidden: int = 512, blocks: int = 2, gradient_step: bool = False
+        self,
+        num_betas: int,
+        steps: int = 3,
+        hidden: int = 512,
+        blocks: int = 2,
+        gradient_step: bool = False,
+        world: bool = False,
     ) -> None:
         super().__init__()
         self.architecture = {
@@ -32,12 +39,15 @@ class UpdateNetwork(nn.Module):
             "hidden": hidden,
             "blocks": blocks,
             "gradient_step": gradient_step,
+            "world": world,
         }
         self.steps = steps
+        self.world = world  # the features hold the detector's 3D keypoints (`state.world_features`)
         size = state_size(num_betas)
         rot = NUM_SMPL_JOINTS * 6
         self.groups = [(0, rot), (rot, size - 3), (size - 3, size)]  # rotations, betas, camera
-        self.mlp = ResidualMLP(2 * size + len(self.groups) + NUM_FEATURES + steps, size, hidden, blocks)
+        features = NUM_FEATURES + (NUM_WORLD_FEATURES if world else 0)
+        self.mlp = ResidualMLP(2 * size + len(self.groups) + features + steps, size, hidden, blocks)
         # Start at step sizes near the best single gradient steps measured on synthetic views of the pose
         # data (about 1-3 for the rotations, 0.05 for the camera); the betas' gradient says little: start at 0.
         init = torch.zeros(steps, size)

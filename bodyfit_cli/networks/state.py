@@ -23,10 +23,12 @@ from bodyfit_cli.geometry.rotations import (
     rot6d_gradient,
     rot6d_to_matrix,
 )
-from bodyfit_cli.vocabulary import NUM_KEYPOINTS, NUM_SMPL_JOINTS
+from bodyfit_cli.vocabulary import KEYPOINT_INDEX, NUM_KEYPOINTS, NUM_SMPL_JOINTS
 
 SEEN = 0.05  # keypoints with at most this confidence count as not detected
 NUM_FEATURES = NUM_KEYPOINTS * 3 + 3
+NUM_WORLD_FEATURES = NUM_KEYPOINTS * 3 + 1  # `keypoint_features(..., world=True)` adds these
+HIPS = [KEYPOINT_INDEX["left_hip"], KEYPOINT_INDEX["right_hip"]]
 
 
 def state_size(num_betas: int) -> int:
@@ -53,15 +55,29 @@ def person_box(obs: Observations) -> PersonBox:
     return PersonBox(center=center, size=obs.scale, focal=obs.focal.mean(-1), principal=obs.center)
 
 
-def keypoint_features(obs: Observations, box: PersonBox) -> torch.Tensor:
+def keypoint_features(obs: Observations, box: PersonBox, world: bool = False) -> torch.Tensor:
     """(B, K*3 + 3): box-relative positions (0 where not detected), confidences, and where the box is in
     the camera's view (its centre's direction and its size over the focal length), which tells a network
-    about perspective and depth."""
+    about perspective and depth. With `world`, also `world_features` (B, K*3 + 1)."""
     conf = obs.keypoints[..., 2]
     seen = (conf > SEEN).unsqueeze(-1)
     xy = (obs.keypoints[..., :2] - box.center[:, None]) / box.size[:, None, None] * seen
     view = torch.cat([(box.center - box.principal) / box.focal[:, None], (box.size / box.focal).log()[:, None]], -1)
-    return torch.cat([xy.flatten(1), conf, view], -1)
+    parts = [xy.flatten(1), conf, view] + ([world_features(obs)] if world else [])
+    return torch.cat(parts, -1)
+
+
+def world_features(obs: Observations) -> torch.Tensor:
+    """(B, K*3 + 1): the detector's 3D keypoints (MediaPipe's world landmarks) centred between the hips, in
+    metres along the camera's axes, 0 where missing, then 1 for people who have them (0 for keypoint files):
+    what 2D alone cannot say, which limb is in front, in the detector's own, noisy, estimate."""
+    b = obs.keypoints.shape[0]
+    if obs.points3d is None:
+        return obs.keypoints.new_zeros(b, NUM_WORLD_FEATURES)
+    centred = obs.points3d - obs.points3d[:, HIPS].mean(1, keepdim=True)
+    has = torch.isfinite(centred).all(-1).all(-1)  # a person has them all or none
+    points = torch.where(has[:, None, None], centred, torch.zeros_like(centred))
+    return torch.cat([points.flatten(1), has[:, None].to(points.dtype)], -1)
 
 
 @dataclass

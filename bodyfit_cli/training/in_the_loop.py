@@ -73,6 +73,7 @@ class InTheLoopConfig:
     smplify_iters: int = 60  # teacher smplify: its full stage (its torso stage runs a third of this)
     mirror: bool = True  # also learn from each person's mirror image (`DetectionSet.mirrored`)
     shape_sigma: float = 1.0
+    tilt: float = 0.0  # share of the synthetic views' poses turned off upright (views.ViewSampler)
     seed: int = 0
     checkpoint_every: int = 10  # steps
     validation_views: int = 1024
@@ -81,7 +82,7 @@ class InTheLoopConfig:
 # What may differ between a checkpoint and the run resuming it: how long it runs and how it reports.
 RESUMABLE_CHANGES = {"epochs", "checkpoint_every", "validation_views"}
 # Options added after checkpoints were first written, as runs before them did it (not today's defaults).
-BEFORE_OPTIONS = {"teacher": "smplify", "mirror": False}
+BEFORE_OPTIONS = {"teacher": "smplify", "mirror": False, "tilt": 0.0}
 
 
 class BestFits:
@@ -127,15 +128,16 @@ def usable_rows(data: DetectionSet, min_keypoints: int) -> np.ndarray:
     return np.flatnonzero((data.keypoints[..., 2] >= SEEN).sum(-1) >= min_keypoints)
 
 
-def fit_targets(model: BodyModel, fits: BodyParams, obs: Observations) -> Batch:
-    """The fits as a training `Batch`, so `state_loss` compares predictions with them as with synthetic truth."""
+def fit_targets(model: BodyModel, fits: BodyParams, obs: Observations, world: bool) -> Batch:
+    """The fits as a training `Batch`, so `state_loss` compares predictions with them as with synthetic truth;
+    `world`: the features hold the world landmarks (`state.world_features`)."""
     box = state.person_box(obs)
     rotations = axis_angle_to_matrix(torch.cat([fits.global_orient[:, None], fits.body_pose], 1))
     body = fits.pose(model)
     return Batch(
         obs=obs,
         box=box,
-        features=state.keypoint_features(obs, box),
+        features=state.keypoint_features(obs, box, world),
         rotations=rotations,
         betas=fits.betas,
         keypoints=body.keypoints,
@@ -208,7 +210,8 @@ class InTheLoopRun:
         obs = self.data.observations(rows, self.device)
         with torch.no_grad():
             box = state.person_box(obs)
-            start = state.to_params(model, state.decode(self.net(state.keypoint_features(obs, box)), box))
+            features = state.keypoint_features(obs, box, self.net.world)
+            start = state.to_params(model, state.decode(self.net(features), box))
             fitted = self.teacher.fit(obs, start)
             error = reprojection_error_px(fitted.pose(model).keypoints, obs) / obs.scale
         accepted, rejected = self.fits.update(rows, fitted, error)
@@ -218,7 +221,7 @@ class InTheLoopRun:
         if len(learn):
             obs = self.data.observations(learn, self.device)
             with torch.no_grad():
-                target = fit_targets(model, self.fits.get(learn).map(lambda t: t.to(self.device)), obs)
+                target = fit_targets(model, self.fits.get(learn).map(lambda t: t.to(self.device)), obs, self.net.world)
             x = self.net(target.features)
             per_person, _ = state_loss(model, x, target)
             if cfg.detection_weight:
@@ -320,7 +323,9 @@ def train_in_the_loop(
     run = InTheLoopRun(cfg, model, data, net)
     if resume and checkpoint.is_file():
         run.resume(checkpoint, digests)
-    sampler = ViewSampler(model, train, shape_sigma=cfg.shape_sigma)
+    # A regressor that reads world landmarks keeps seeing them in its synthetic views, as it was trained.
+    landmarks = start["training"].get("landmarks") or None
+    sampler = ViewSampler(model, train, shape_sigma=cfg.shape_sigma, tilt=cfg.tilt, landmarks=landmarks)
     total = cfg.epochs * run.steps_per_epoch
     while run.step < total:
         logs = run.train_step(sampler)
@@ -330,7 +335,10 @@ def train_in_the_loop(
     # Scored as the mocap-only regressor is: what in-the-loop training must not forget.
     learner = Learner(run.net, model, NetworkConfig(kind="regressor"))
     scores = validate(
-        learner, ViewSampler(model, val, shape_sigma=cfg.shape_sigma), cfg.validation_views, batch_seed(cfg.seed + 1, 0)
+        learner,
+        ViewSampler(model, val, shape_sigma=cfg.shape_sigma, landmarks=landmarks),
+        cfg.validation_views,
+        batch_seed(cfg.seed + 1, 0),
     )
     lgd_file = weights_file("lgd", model.name)
     manifest = {

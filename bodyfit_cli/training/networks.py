@@ -60,6 +60,8 @@ class NetworkConfig:
     unlabelled_every: int = 2  # lgd, hund: with unlabelled data, every k-th batch is self-supervised
     shape_sigma: float = 1.0
     mix_parts: float = 0.0  # share of training poses whose body parts come from other poses (views.ViewSampler)
+    tilt: float = 0.0  # share of training poses turned off upright (views.ViewSampler)
+    landmarks: float = 0.0  # share of views with simulated world landmarks; > 0: the network reads them
     regressor_starts: float = 0.0  # lgd, hund: share of fits that start from the trained regressor's prediction
     gradient_step: bool = False  # lgd: add a learned preconditioned gradient step (networks.lgd)
     body3d: bool = False  # hund: stages also read the body's 3D keypoints and joints (networks.hund)
@@ -89,10 +91,12 @@ def batch_seed(seed: int, step: int) -> int:
 
 def build(cfg: NetworkConfig, num_betas: int) -> torch.nn.Module:
     if cfg.kind == "regressor":
-        return KeypointRegressor(num_betas, cfg.hidden, cfg.blocks)
+        return KeypointRegressor(num_betas, cfg.hidden, cfg.blocks, world=cfg.landmarks > 0)
     if cfg.kind == "hund":
-        return NeuralDescent(num_betas, cfg.stages, cfg.hidden, body3d=cfg.body3d, turns=cfg.turns)
-    return UpdateNetwork(num_betas, cfg.lgd_steps, cfg.hidden, cfg.blocks, cfg.gradient_step)
+        return NeuralDescent(
+            num_betas, cfg.stages, cfg.hidden, body3d=cfg.body3d, turns=cfg.turns, world=cfg.landmarks > 0
+        )
+    return UpdateNetwork(num_betas, cfg.lgd_steps, cfg.hidden, cfg.blocks, cfg.gradient_step, world=cfg.landmarks > 0)
 
 
 def perturbed(truth: Batch, gen: torch.Generator) -> torch.Tensor:
@@ -249,7 +253,16 @@ def train_network(
             f"{data_path}: training needs poses both in and out of the validation trials {VALIDATION_TRIALS}"
         )
     masks = cfg.masks if cfg.kind == "hund" else 0.0
-    sampler = ViewSampler(model, train, shape_sigma=cfg.shape_sigma, masks=masks, mix_parts=cfg.mix_parts)
+    landmarks = cfg.landmarks if cfg.landmarks > 0 else None
+    sampler = ViewSampler(
+        model,
+        train,
+        shape_sigma=cfg.shape_sigma,
+        masks=masks,
+        mix_parts=cfg.mix_parts,
+        tilt=cfg.tilt,
+        landmarks=landmarks,
+    )
     unlabelled = UnlabelledSampler([Path(p) for p in cfg.unlabelled], device) if cfg.unlabelled else None
     torch.manual_seed(cfg.seed)
     net = build(cfg, model.num_betas).to(device)
@@ -291,7 +304,7 @@ def train_network(
                     tmp,
                 )
         progress(step + 1, logs)
-    val_sampler = ViewSampler(model, val, shape_sigma=cfg.shape_sigma, masks=masks)
+    val_sampler = ViewSampler(model, val, shape_sigma=cfg.shape_sigma, masks=masks, landmarks=landmarks)
     scores = validate(learner, val_sampler, cfg.validation_views, batch_seed(cfg.seed + 1, 0))
     manifest = {
         "data": str(data_path),

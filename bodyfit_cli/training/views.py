@@ -7,6 +7,7 @@ truncation. The truth comes back in each view's camera frame, as the networks mu
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -24,6 +25,13 @@ from bodyfit_cli.training.pose_data import PoseDataset
 from bodyfit_cli.vocabulary import KEYPOINT_NAMES, SMPL_JOINT_INDEX, indices
 
 Y_UP = torch.tensor([0.0, 1.0, 0.0])  # the pose dataset's world is the mocap's y-up world
+TILT_DEG = 100.0  # `tilt`: largest turn off upright, a little past lying flat
+# `landmarks`: how MediaPipe's world landmarks err, measured against the truth on renders of training-trial
+# poses (`scripts/make_renders.py --dev`): the whole body turned by about 10 degrees (median), and each
+# point off by about 7 cm across the view and 14 cm in depth (RMS), more for some people than others.
+LANDMARK_TURN = 0.11  # radians, per axis
+LANDMARK_NOISE = (0.06, 0.06, 0.12)  # metres along the camera's x, y, z, before the per-person factor
+LANDMARK_FACTOR = (0.5, 1.5)
 # Body parts whose joint rotations (relative to their parents) `mix_parts` may take from another pose.
 PARTS: tuple[tuple[str, ...], ...] = tuple(
     tuple(f"{side}_{joint}" for joint in joints)
@@ -52,7 +60,12 @@ class ViewSampler:
     of the true body's surface: a stand-in for the detector's segmentation. With `mix_parts` > 0, that
     share of the poses takes each body part (`PARTS`) with even odds from another pose of the dataset:
     three CMU subjects walk, run and jump, while people in photos sit, reach and crouch, and a fitter that
-    has only seen the first learns to stop short of the keypoints of the others."""
+    has only seen the first learns to stop short of the keypoints of the others. With `landmarks` (a share),
+    that share of the views also gets the detector's 3D world landmarks (`simulated_landmarks`) and the
+    features hold them (`state.world_features`; the rest get none, as with keypoint files). With `tilt` > 0, that
+    share of the poses is turned about a random horizontal axis by up to `TILT_DEG`: the mocap's people
+    stand, while people in photos also lie, crawl and bend over, and a network that never saw a body
+    far from upright turns every body upright."""
 
     def __init__(
         self,
@@ -62,6 +75,8 @@ class ViewSampler:
         shape_sigma: float = 1.0,
         masks: float = 0.0,
         mix_parts: float = 0.0,
+        tilt: float = 0.0,
+        landmarks: float | None = None,
     ) -> None:
         self.model = model
         self.device = model.v_template.device
@@ -73,6 +88,8 @@ class ViewSampler:
         self.shape_sigma = shape_sigma
         self.masks = masks
         self.mix_parts = mix_parts
+        self.tilt = tilt
+        self.landmarks = landmarks
         self.parts = [torch.tensor(indices(part, SMPL_JOINT_INDEX), device=self.device) for part in PARTS]
         self.dense = model.point_set(surface_ids(model, TARGET_POINTS)) if masks > 0 else None
 
@@ -87,6 +104,8 @@ class ViewSampler:
         rots, betas = self.rotations[index.to(self.device)], betas.to(self.device)
         if self.mix_parts > 0:
             rots = self._mixed(rots, gen)
+        if self.tilt > 0:
+            rots = self._tilted(rots, gen)
         world = self.model.pose_rotations(rots, betas)
         views = random_views(world.keypoints, KEYPOINT_NAMES, self.config, seed=seed, up=Y_UP.to(self.device))
         r, t = views.rotation, views.translation
@@ -94,6 +113,8 @@ class ViewSampler:
         rotations[:, 0] = r @ rots[:, 0]
         joints = world.joints @ r.transpose(1, 2) + t[:, None]
         obs = views.observations
+        if self.landmarks is not None:
+            obs.points3d = simulated_landmarks(views.keypoints3d, self.landmarks, gen)
         box = state.person_box(obs)
         truth = state.encode_parts(rotations, betas, joints[:, 0], box)
         if self.dense is not None:
@@ -102,7 +123,7 @@ class ViewSampler:
         return Batch(
             obs=obs,
             box=box,
-            features=state.keypoint_features(obs, box),
+            features=state.keypoint_features(obs, box, world=self.landmarks is not None),
             rotations=rotations,
             betas=betas,
             keypoints=views.keypoints3d,
@@ -120,6 +141,33 @@ class ViewSampler:
             donors = torch.randint(len(self.rotations), (size,), generator=gen).to(self.device)
             rots[:, part] = torch.where(take[:, None, None, None], self.rotations[donors[:, None], part], rots[:, part])
         return rots
+
+    def _tilted(self, rots: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """`rots` with a `tilt` share of the global orientations turned about a random horizontal axis by an
+        angle uniform in [0, TILT_DEG]."""
+        size = len(rots)
+        heading = torch.rand(size, generator=gen) * 2 * math.pi
+        angle = torch.rand(size, generator=gen) * math.radians(TILT_DEG)
+        angle = angle * (torch.rand(size, generator=gen) < self.tilt)
+        axis = torch.stack([heading.cos(), torch.zeros(size), heading.sin()], -1)  # horizontal in the y-up world
+        turn = axis_angle_to_matrix((axis * angle[:, None]).to(self.device))
+        rots = rots.clone()
+        rots[:, 0] = turn @ rots[:, 0]
+        return rots
+
+
+def simulated_landmarks(keypoints3d: torch.Tensor, share: float, gen: torch.Generator) -> torch.Tensor:
+    """(B, K, 3) MediaPipe-like world landmarks of true camera-frame keypoints: centred between the hips,
+    turned and jittered as `LANDMARK_TURN` and `LANDMARK_NOISE` say; NaN for all but a `share` of the people."""
+    b, k, device = keypoints3d.shape[0], keypoints3d.shape[1], keypoints3d.device
+    centred = keypoints3d - keypoints3d[:, state.HIPS].mean(1, keepdim=True)
+    turn = axis_angle_to_matrix((torch.randn(b, 3, generator=gen) * LANDMARK_TURN).to(device))
+    lo, hi = LANDMARK_FACTOR
+    factor = (lo + (hi - lo) * torch.rand(b, 1, 1, generator=gen)).to(device)
+    noise = torch.randn(b, k, 3, generator=gen).to(device) * torch.tensor(LANDMARK_NOISE, device=device) * factor
+    points = centred @ turn.transpose(1, 2) + noise
+    keep = (torch.rand(b, generator=gen) < share).to(device)
+    return torch.where(keep[:, None, None], points, torch.full_like(points, float("nan")))
 
 
 def target_masks(
