@@ -21,6 +21,7 @@ from rich.console import Console  # noqa: E402
 from rich.markup import escape  # noqa: E402
 
 from bodyfit_cli.errors import BodyfitError, InputError  # noqa: E402
+from bodyfit_cli.io.ctrl_c import catch_ctrl_c, ctrl_c_pressed, stop_if_ctrl_c  # noqa: E402
 from bodyfit_cli.progress import progress_bar  # noqa: E402
 
 if TYPE_CHECKING:
@@ -333,6 +334,7 @@ class LocalRunner:
             return
         assert pipelines is not None, "start() runs first"
         for item in items:
+            stop_if_ctrl_c()
             task = progress.add_task(item.path.name, total=None, unit="frames")
             outcome = attempt(
                 item,
@@ -821,11 +823,12 @@ def keep_stderr_for_bodyfit() -> None:
 
 def main() -> None:
     keep_stderr_for_bodyfit()
+    catch_ctrl_c()
     try:
         app()
     except SystemExit as done:
         if done.code is None or isinstance(done.code, int):
-            exit_now(done.code or 0)
+            exit_now(130 if ctrl_c_pressed() else done.code or 0)
         raise
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -58,6 +60,37 @@ def test_atomic_failure_keeps_old_content(tmp_path: Path) -> None:
     assert os.listdir(tmp_path) == ["out.json"]
     write_text_atomic(final, "new")
     assert final.read_text() == "new"
+
+
+SWALLOWED_CTRL_C = """
+import os, signal, sys
+from pathlib import Path
+from bodyfit_cli.io.atomic import write_text_atomic
+from bodyfit_cli.io.ctrl_c import catch_ctrl_c
+
+catch_ctrl_c()
+
+
+class Cleanup:
+    def __del__(self) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # its KeyboardInterrupt is raised, and ignored, in here
+
+
+Cleanup()
+print("went on", flush=True)
+write_text_atomic(Path(sys.argv[1]), "done")
+"""
+
+
+def test_ctrl_c_swallowed_by_a_library_still_stops_every_write(tmp_path: Path) -> None:
+    """Ctrl-C whose KeyboardInterrupt lands in a `__del__` (Python ignores it there): the run goes on, but no output
+    is renamed into place afterwards."""
+    run = subprocess.run(
+        [sys.executable, "-c", SWALLOWED_CTRL_C, str(tmp_path / "out.txt")], capture_output=True, text=True, timeout=60
+    )
+    assert run.stdout == "went on\n", run.stderr  # the first KeyboardInterrupt was swallowed
+    assert run.returncode != 0 and run.stderr.rstrip().endswith("KeyboardInterrupt"), run.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_atomic_result_has_normal_permissions(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 Batch pipelines skip inputs whose outputs already exist, so a file cut short by a crash, a full
 disk or Ctrl-C would be taken as done. Every output is therefore written to a hidden temporary
 file in the same directory and renamed over the final name only once it is complete.
+Once Ctrl-C has been pressed (`io.ctrl_c`) nothing is renamed any more.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from bodyfit_cli.errors import OutputError
+from bodyfit_cli.io.ctrl_c import stop_if_ctrl_c
 
 
 def ensure_dir(path: Path) -> Path:
@@ -70,6 +72,7 @@ def atomic_path(final: Path) -> Iterator[Path]:
             os.fsync(fd)
         finally:
             os.close(fd)
+        stop_if_ctrl_c()
         os.replace(tmp, final)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
@@ -120,6 +123,7 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     ensure_dir(tmp)
     try:
         yield tmp
+        stop_if_ctrl_c()
         if final.is_dir():
             shutil.rmtree(final)
         os.replace(tmp, final)

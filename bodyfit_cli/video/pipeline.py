@@ -31,6 +31,7 @@ from bodyfit_cli.export import write_animations
 from bodyfit_cli.export.motion import MotionRecorder
 from bodyfit_cli.fitting.types import BodyParams, Observations
 from bodyfit_cli.io.atomic import atomic_dir, atomic_path
+from bodyfit_cli.io.ctrl_c import stop_if_ctrl_c
 from bodyfit_cli.io.inputs import InputItem
 from bodyfit_cli.io.table import RowTable
 from bodyfit_cli.io.video import Frame, FrameRange, VideoReader, VideoWriter
@@ -187,6 +188,7 @@ class VideoPipeline:
             fitting = ahead(self.fit_frames(found_frames, clip), self.frames_ahead if writer else 0, "bodyfit-fit")
             n = 0
             for found, fitted in stack.enter_context(fitting):
+                stop_if_ctrl_c()
                 timing.update(found.seconds)
                 frame, ids = found.frame, found.ids
                 t1 = time.perf_counter()
