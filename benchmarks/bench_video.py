@@ -1,11 +1,11 @@
-"""Frames per second of `bodyfit video` end to end on a 720p clip, with and without the overlay,
-and the process's peak memory.
+"""Frames per second of `bodyfit video` end to end on a 720p (or `--size`) clip, with and without the
+overlay, and the process's peak memory.
 
     python benchmarks/bench_video.py [CLIP] [--method smplify|lgd|hund] [--frames N] [--device cpu|cuda]
-                                     [--frames-ahead K] [--no-overlay]
+                                     [--frames-ahead K] [--max-people N] [--size WxH] [--no-overlay]
 
 CLIP (default: ../shared/media/sports2d_demo.mp4, not part of the repository) is resized to
-1280x720 into a temporary file first. Models load once, before timing; each mode then runs the
+`--size` (default 1280x720) into a temporary file first. Models load once, before timing; each mode then runs the
 same frames through `VideoPipeline.run`, as the CLI does. Stage times are per frame, each in its own
 thread (decode and detect run ahead of the others), so they add up to more than the total. On a shared
 machine numbers taken while other work runs are slower: each mode prints the CPU cores other processes
@@ -33,16 +33,16 @@ from bodyfit_cli.video.pipeline import FRAMES_AHEAD, VideoPipeline
 DEFAULT_CLIP = Path(__file__).resolve().parents[2] / "shared" / "media" / "sports2d_demo.mp4"
 
 
-def make_720p(src: Path, dst: Path, frames: int) -> float:
-    """The first `frames` frames of `src` resized to 1280x720 (mp4v); returns the frame rate."""
+def make_clip(src: Path, dst: Path, frames: int, size: tuple[int, int]) -> float:
+    """The first `frames` frames of `src` resized to `size` (width, height; mp4v); returns the frame rate."""
     cap = cv2.VideoCapture(str(src))
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-    writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), fps, (1280, 720))
+    writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
     for _ in range(frames):
         ok, frame = cap.read()
         if not ok:
             break
-        writer.write(cv2.resize(frame, (1280, 720), interpolation=cv2.INTER_AREA))
+        writer.write(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
     writer.release()
     cap.release()
     return fps
@@ -61,6 +61,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
 
 
+def frame_size(text: str) -> tuple[int, int]:
+    """'1920x1080' -> (1920, 1080)."""
+    width, height = (int(x) for x in text.lower().split("x"))
+    return width, height
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("clip", nargs="?", type=Path, default=DEFAULT_CLIP)
@@ -74,15 +80,17 @@ def main() -> None:
         default=FRAMES_AHEAD,
         help="Frames found ahead of fitting in a second thread (0: one stage after the other).",
     )
+    ap.add_argument("--size", type=frame_size, default=(1280, 720), help="Clip size WxH, e.g. 1920x1080.")
     ap.add_argument("--no-overlay", action="store_true", help="Only the --no-render mode.")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        clip = Path(tmp) / "clip720.mp4"
-        make_720p(args.clip, clip, args.frames)
+        width, height = args.size
+        clip = Path(tmp) / f"clip{height}.mp4"
+        make_clip(args.clip, clip, args.frames, args.size)
         item = InputItem(clip, Path(clip.name))
         print(f"machine: {platform.machine()}, torch threads: {torch.get_num_threads()}, method: {args.method}")
         print(
-            f"clip: {args.clip.name} resized to 1280x720, {args.frames} frames; peak RSS at start "
+            f"clip: {args.clip.name} resized to {width}x{height}, {args.frames} frames; peak RSS at start "
             f"{peak_rss_mb():.0f} MB; load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
         )
         for render in (False,) if args.no_overlay else (False, True):
