@@ -8,8 +8,8 @@ CLIP (default: ../shared/media/sports2d_demo.mp4, not part of the repository) is
 `--size` (default 1280x720) into a temporary file first. Models load once, before timing; each mode then runs the
 same frames through `VideoPipeline.run`, as the CLI does. Stage times are per frame, each in its own
 thread (decode and detect run ahead of the others), so they add up to more than the total. On a shared
-machine numbers taken while other work runs are slower: each mode prints the CPU cores other processes
-kept busy meanwhile (Linux), and the run starts with the load average.
+machine numbers taken while other work runs are slower: each mode prints the CPU cores it kept busy and
+those other processes did meanwhile (Linux), and the run starts with the load average.
 """
 
 from __future__ import annotations
@@ -111,6 +111,7 @@ def main() -> None:
             summary = video.run(item)
             seconds = time.perf_counter() - start
             all_after, own_after = cpu_seconds()
+            own = (own_after - own_cpu) / seconds
             others = max(0.0, (all_after - all_cpu) - (own_after - own_cpu)) / seconds
             per_frame = {k: v / summary["frames"] for k, v in summary["timing_ms"].items()}
             stages = ", ".join(f"{k} {v:.0f}" for k, v in per_frame.items() if k != "total")
@@ -118,7 +119,7 @@ def main() -> None:
             print(
                 f"{'with overlay' if render else '--no-render '}: {summary['frames'] / seconds:5.2f} frames/s "
                 f"({stages} ms/frame; {people} people fitted); peak RSS {peak_rss_mb():.0f} MB; "
-                f"other processes used {others:.2f} of {os.cpu_count()} cores"
+                f"cores used: {own:.2f} by the run, {others:.2f} by other processes, of {os.cpu_count()}"
             )
 
 

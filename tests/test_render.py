@@ -6,17 +6,23 @@ OpenGL context can be made.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import trimesh
+from test_samples import SAMPLES, posed
 
+from bodyfit_cli.body.loaders import load_body_model
+from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.errors import DeviceError
-from bodyfit_cli.render import Camera, MeshToDraw, api, gl, look_at_camera, overlay, render
+from bodyfit_cli.pipeline import PERSON_COLORS
+from bodyfit_cli.render import Camera, MeshToDraw, api, gl, look_at_camera, overlay, render, software
 from bodyfit_cli.render.api import SIDE_BACKGROUND
 
 # Off-centre principal point and unequal focals, so that a mix-up of any of them shows.
@@ -316,3 +322,111 @@ def test_a_shrunk_camera_sees_a_point_where_the_shrunk_image_has_it() -> None:
     small = CAMERA.shrunk(factor, 192, 144)
     assert (small.width, small.height) == (192, 144)
     np.testing.assert_allclose(small.project(points), (CAMERA.project(points) + 0.5) * factor - 0.5, atol=1e-9)
+
+
+@pytest.fixture(scope="module", params=["two_people", "lunge_side"])
+def sample_bodies(request: pytest.FixtureRequest) -> tuple[list[MeshToDraw], Camera]:
+    """The true bodies of a rendered sample (the default model posed with its parameters), as an overlay
+    draws fitted bodies, and the sample's camera."""
+    sample = json.loads((SAMPLES / f"{request.param}.json").read_text())
+    model = BodyModel(load_body_model("default"))
+    meshes = []
+    for i, person in enumerate(sample["people"]):
+        body = posed(model, person, vertices=True)
+        meshes.append(MeshToDraw(body.vertices[0].numpy(), model.faces.numpy(), PERSON_COLORS[i]))
+    width, height = sample["image_size"]
+    return meshes, Camera(tuple(sample["camera"]["focal"]), tuple(sample["camera"]["center"]), width, height)
+
+
+def filled_triangles(meshes: list[MeshToDraw], camera: Camera) -> np.ndarray:
+    """The pixels the meshes' camera-facing triangles cover, each triangle filled on its own by OpenCV, as the
+    previous software renderer filled them (with the same sub-pixel corners): the meshes' silhouette."""
+    mask = np.zeros((camera.height, camera.width), np.uint8)
+    for mesh in meshes:
+        tri = mesh.vertices[mesh.faces]
+        facing = np.einsum("ij,ij->i", np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), tri[:, 0]) < 0
+        corners = camera.project(tri[facing].reshape(-1, 3)).reshape(-1, 3, 2)
+        for points in np.round(corners * 16).astype(np.int32):
+            cv2.fillConvexPoly(mask, points, 1, cv2.LINE_8, 4)
+    return mask > 0
+
+
+def test_built_in_renderer_draws_a_body_where_its_triangles_project(sample_bodies) -> None:
+    """The built-in renderer covers the pixels the previous one (a fill per triangle) covered, so the overlay
+    sits where it did; each person keeps their own colour."""
+    meshes, camera = sample_bodies
+    rgb, alpha = software.render(meshes, camera)
+    drawn, reference = alpha > 0, filled_triangles(meshes, camera)
+    assert drawn.sum() > 5000
+    assert iou(drawn, reference) > 0.97
+    # OpenCV fills the pixels an edge passes near, not only those whose centres are inside: the previous
+    # silhouette was a little larger, and off by up to half a pixel (below, OpenGL's is not).
+    assert np.abs(centroid(drawn) - centroid(reference)).max() < 1.0
+    assert rgb[~drawn].max() == 0 and rgb[drawn].min(axis=1).max() > 0
+    if len(meshes) == 2:  # each person's colour where they alone are drawn, at least
+        alone = [software.render([m], camera)[1] > 0 for m in meshes]
+        hue = rgb[drawn] / rgb[drawn].max(axis=1, keepdims=True)
+        for mesh, mask in zip(meshes, alone):
+            theirs = np.abs(hue - np.divide(mesh.color, max(mesh.color))).max(axis=1) < 0.05
+            assert theirs.sum() >= mask.sum() - (alone[0] & alone[1]).sum() > 5000
+
+
+def test_built_in_renderer_looks_as_opengl_draws_a_body(sample_bodies, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where OpenGL draws on the CPU, the overlay now comes from the built-in renderer: the same silhouette
+    and the same smooth shading (the lights, the vertex normals), up to OpenGL's smoothed edges."""
+    meshes, camera = sample_bodies
+    monkeypatch.setenv("BODYFIT_RENDERER", "pyrender")
+    try:
+        gl_rgb, gl_alpha = render(meshes, camera)
+    except DeviceError as error:
+        pytest.skip(f"no OpenGL context can be made here: {error}")
+    rgb, alpha = software.render(meshes, camera)
+    assert iou(alpha > 0.5, gl_alpha > 0.5) > 0.98
+    assert np.abs(centroid(alpha) - centroid(gl_alpha)).max() < 0.1
+    inside = (alpha > 0) & (gl_alpha == 1)
+    assert np.abs(rgb[inside].astype(int) - gl_rgb[inside]).mean() < 6
+
+
+def test_nearest_surface_wins_where_triangles_cross() -> None:
+    """Two squares crossing in depth over the same pixels: each is in front on its own side of the crossing,
+    as a depth buffer has it (filling whole triangles far to near, one would cover the other)."""
+    square = np.array([[0, 1, 2], [0, 2, 3]])
+
+    def tilted(near_x: float, color: tuple[float, float, float]) -> MeshToDraw:
+        corners = [(-0.5, -0.5), (-0.5, 0.5), (0.5, 0.5), (0.5, -0.5)]  # counter-clockwise seen from the camera
+        return MeshToDraw([(x, y, 3.0 + 0.8 * x * np.sign(-near_x)) for x, y in corners], square, color)
+
+    # Both have their normals towards the camera; the red one's left side is nearer, the blue one's right.
+    meshes = [tilted(-1.0, (1.0, 0.0, 0.0)), tilted(1.0, (0.0, 0.0, 1.0))]
+    rgb, alpha = software.render(meshes, CAMERA)
+    assert (alpha > 0).sum() > 10_000
+    crossing = CAMERA.project(np.array([[0.0, 0.0, 3.0]]))[0, 0]
+    v, u = np.nonzero(alpha > 0)
+    red = rgb[v, u, 0] > rgb[v, u, 2]
+    assert red[u < crossing - 1].all() and not red[u > crossing + 1].any()
+
+
+def test_built_in_renderer_in_chunks_draws_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pixels are depth-tested a chunk at a time to bound memory (a floor reaching to the camera covers much of
+    the image): small chunks change no pixel."""
+    scene = [*two_shapes(), box((2.0, 0.1, 8.0), translation(0.0, 1.0, 2.0))]
+    whole = software.render(scene, CAMERA)
+    monkeypatch.setattr(software, "_CHUNK", 1000)
+    chunked = software.render(scene, CAMERA)
+    assert whole[1].sum() > 50_000
+    np.testing.assert_array_equal(chunked[0], whole[0])
+    np.testing.assert_array_equal(chunked[1], whole[1])
+
+
+def test_opengl_on_the_cpu_gives_way_to_the_built_in_renderer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without BODYFIT_RENDERER: OpenGL where a GPU draws it, the built-in renderer where OpenGL draws on the CPU
+    (Mesa's llvmpipe is three to five times slower at a person in a video frame)."""
+    monkeypatch.delenv("BODYFIT_RENDERER", raising=False)
+    drawn = []
+    monkeypatch.setattr(gl, "render", lambda meshes, camera: drawn.append("gl") or software.render(meshes, camera))
+    scene = two_shapes()
+    for on_cpu, expected in ((True, []), (False, ["gl"])):
+        monkeypatch.setattr(gl, "on_cpu", lambda on_cpu=on_cpu: on_cpu)
+        drawn.clear()
+        rgb, alpha = render(scene, CAMERA)
+        assert drawn == expected and alpha.sum() > 1000

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from bodyfit_cli.body.loaders import load_body_model
-from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.body.model import BodyModel, BodyOutput
 from bodyfit_cli.detection.mediapipe_pose import MediaPipeDetector
 from bodyfit_cli.geometry.rotations import axis_angle_to_matrix
 from bodyfit_cli.io.images import read_image
@@ -40,6 +40,19 @@ def camera_of(sample: dict) -> Camera:
 def points(named: dict[str, list[float]]) -> np.ndarray:
     """Named points as an array in vocabulary order."""
     return np.array([named[n] for n in KEYPOINT_NAMES])
+
+
+def posed(model: BodyModel, person: dict, vertices: bool = False) -> BodyOutput:
+    """A sample's person: its parameters posed through the body model."""
+    params = {k: torch.tensor([person[k]]) for k in ("global_orient", "body_pose", "betas", "translation")}
+    with torch.no_grad():
+        return model(
+            axis_angle_to_matrix(params["global_orient"]),
+            axis_angle_to_matrix(params["body_pose"].reshape(1, -1, 3)),
+            params["betas"],
+            params["translation"],
+            vertices=vertices,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -74,15 +87,8 @@ def test_sample_truth_is_consistent(path: Path, model: BodyModel) -> None:
         np.testing.assert_allclose(points(person["keypoints2d"]), projected, atol=0.5)
         assert (projected > 0).all() and (projected < [camera.width, camera.height]).all()
         # The parameters, posed through the default model, give the stored geometry.
-        params = {k: torch.tensor([person[k]]) for k in ("global_orient", "body_pose", "betas", "translation")}
-        assert params["body_pose"].shape == (1, 3 * (NUM_SMPL_JOINTS - 1)) and params["betas"].shape == (1, 10)
-        with torch.no_grad():
-            out = model(
-                axis_angle_to_matrix(params["global_orient"]),
-                axis_angle_to_matrix(params["body_pose"].reshape(1, -1, 3)),
-                params["betas"],
-                params["translation"],
-            )
+        assert len(person["body_pose"]) == 3 * (NUM_SMPL_JOINTS - 1) and len(person["betas"]) == 10
+        out = posed(model, person)
         np.testing.assert_allclose(out.keypoints[0].numpy(), keypoints3d, atol=1e-3)
         np.testing.assert_allclose(out.joints[0].numpy(), np.array(person["joints3d"]), atol=1e-3)
 

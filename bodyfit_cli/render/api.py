@@ -126,9 +126,13 @@ def _framing_pose(vertices: np.ndarray, rotation: np.ndarray, camera: Camera) ->
 
 
 def _blend(base: np.ndarray, top: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """base * (1 - weight) + top * weight per pixel; where weight is 0 the result is base exactly."""
-    w = weight[..., None]
-    return np.round(base * (1 - w) + top * w).astype(np.uint8)
+    """base * (1 - weight) + top * weight per pixel; where weight is 0 the result is base exactly. Worked out
+    on the pixels with weight only: a body covers about half the window around it."""
+    out = base.copy()
+    on = weight > 0
+    w = weight[on][:, None]
+    out[on] = np.round(base[on] * (1 - w) + top[on] * w)
+    return out
 
 
 def _blend_window(
@@ -163,13 +167,14 @@ def _window(meshes: list[MeshToDraw], camera: Camera) -> tuple[int, int, int, in
 
 
 def _backend() -> Backend:
-    """The renderer to use: BODYFIT_RENDERER=pyrender|software forces one; else OpenGL if it works."""
+    """The renderer to use: BODYFIT_RENDERER=pyrender|software forces one; else OpenGL where a GPU draws it,
+    the built-in renderer where OpenGL draws on the CPU (the built-in one is faster there) or is missing."""
     choice = os.environ.get("BODYFIT_RENDERER", "").strip().lower()
     if choice == "software":
         return software.render
     if choice not in ("", "pyrender"):
         raise DeviceError(f"BODYFIT_RENDERER must be 'pyrender' or 'software', got {choice!r}")
-    return _gl_or_software if choice == "" else _gl_forced
+    return _gpu_or_software if choice == "" else _gl_forced
 
 
 def _gl_forced(meshes: list[MeshToDraw], camera: Camera) -> tuple[np.ndarray, np.ndarray]:
@@ -179,12 +184,13 @@ def _gl_forced(meshes: list[MeshToDraw], camera: Camera) -> tuple[np.ndarray, np
         raise DeviceError(f"BODYFIT_RENDERER=pyrender, but OpenGL is unavailable ({error})") from error
 
 
-def _gl_or_software(meshes: list[MeshToDraw], camera: Camera) -> tuple[np.ndarray, np.ndarray]:
+def _gpu_or_software(meshes: list[MeshToDraw], camera: Camera) -> tuple[np.ndarray, np.ndarray]:
     global _noticed
     try:
-        return gl.render(meshes, camera)
+        if not gl.on_cpu():
+            return gl.render(meshes, camera)
     except gl.GLUnavailable as error:
         if not _noticed:
             log.warning("OpenGL unavailable (%s), using the built-in software renderer", error)
             _noticed = True
-        return software.render(meshes, camera)
+    return software.render(meshes, camera)
