@@ -25,14 +25,15 @@ _CHUNK = 1 << 20
 
 @dataclass
 class _Triangles:
-    """Triangles facing the camera, one column per triangle: the corners' pixel coordinates u, v and 1 / z
-    (3, T), their normals (3 corners, 3 axes, T), and which mesh each triangle is of (T,)."""
+    """Triangles facing the camera, one column per triangle: the corners' pixel rows v and 1 / z (3, T), their
+    normals (3 corners, 3 axes, T), which mesh each triangle is of (T,), and its edges and area (`_edges`)."""
 
-    u: np.ndarray
     v: np.ndarray
     inv_z: np.ndarray
     normals: np.ndarray
     mesh: np.ndarray
+    edges: np.ndarray
+    area: np.ndarray
 
 
 def render(meshes: list[MeshToDraw], camera: Camera) -> tuple[np.ndarray, np.ndarray]:
@@ -40,16 +41,16 @@ def render(meshes: list[MeshToDraw], camera: Camera) -> tuple[np.ndarray, np.nda
     width, height = camera.width, camera.height
     parts = [_triangles(mesh, i, camera) for i, mesh in enumerate(meshes)]
     tri = _Triangles(*(np.concatenate([getattr(p, k) for p in [_NONE, *parts]], axis=-1) for k in _FIELDS))
-    edges, area = _edges(tri.u, tri.v)
+    edges = tri.edges
     # Across triangle t, a quantity with corner values q (3, T) is sum_k q_k E_k(x, y) / area: a plane
     # (coefficients of x, y, 1). 1 / z is one (the nearest surface has the largest); normal / z three: the
     # perspective-correct normal up to a positive scale, which normalising removes.
-    weight = tri.inv_z / area
+    weight = tri.inv_z / tri.area
     depth = sum(edges[k] * weight[k] for k in range(3))
     normal = [sum(edges[k] * (tri.normals[k, d] * weight[k]) for k in range(3)) for d in range(3)]
     nearest = np.full(width * height, -np.inf)  # 1 / z of the nearest surface so far
     winner = np.full(width * height, -1)  # its triangle
-    for t, x, y in _pixels(tri.u, tri.v, edges, width, height):
+    for t, x, y in _pixels(tri.v, edges, width, height):
         pixel = y * width + x
         near = _at(depth, t, x, y)
         np.maximum.at(nearest, pixel, near)
@@ -68,8 +69,10 @@ def render(meshes: list[MeshToDraw], camera: Camera) -> tuple[np.ndarray, np.nda
     return np.ascontiguousarray(rgb.T).reshape(height, width, 3), alpha.reshape(height, width)
 
 
-_FIELDS = ("u", "v", "inv_z", "normals", "mesh")
-_NONE = _Triangles(np.zeros((3, 0)), np.zeros((3, 0)), np.zeros((3, 0)), np.zeros((3, 3, 0)), np.zeros(0, np.int64))
+_FIELDS = ("v", "inv_z", "normals", "mesh", "edges", "area")
+_NONE = _Triangles(
+    np.zeros((3, 0)), np.zeros((3, 0)), np.zeros((3, 3, 0)), np.zeros(0, np.int64), np.zeros((3, 3, 0)), np.zeros(0)
+)
 
 
 def _at(plane: np.ndarray, t: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -88,8 +91,18 @@ def _triangles(mesh: MeshToDraw, index: int, camera: Camera) -> _Triangles:
     z = np.where(in_front, vertices[:, 2], 1.0)  # vertices behind are used by cut triangles only, below
     u, v = np.ascontiguousarray(camera.project(np.concatenate([vertices[:, :2], z[:, None]], axis=1)).T)
     whole = faces[corners_in_front == 3].T  # (3, T): each corner's vertex
-    whole = whole[:, _edges(u.take(whole), v.take(whole))[1] > _THIN]
-    columns = [(u.take(whole), v.take(whole), 1 / z.take(whole), np.stack([n.take(whole) for n in normals], 1))]
+    edges, area = _edges(u.take(whole), v.take(whole))
+    facing = np.flatnonzero(area > _THIN)
+    whole = whole[:, facing]
+    columns = [
+        (
+            v.take(whole),
+            1 / z.take(whole),
+            np.stack([n.take(whole) for n in normals], 1),
+            edges.take(facing, axis=2),
+            area.take(facing),
+        )
+    ]
     for face in faces[(corners_in_front > 0) & (corners_in_front < 3)]:
         points = np.concatenate([vertices[face], normals[:, face].T], axis=1)  # a corner and its normal, cut alike
         polygon = []
@@ -100,10 +113,12 @@ def _triangles(mesh: MeshToDraw, index: int, camera: Camera) -> _Triangles:
                 polygon.append(a + (NEAR - a[2]) / (b[2] - a[2]) * (b - a))
         fan = np.array([[polygon[0], polygon[k], polygon[k + 1]] for k in range(1, len(polygon) - 1)]).T
         fan_u, fan_v = camera.project(fan[:3].reshape(3, -1).T).T.reshape(2, 3, -1)  # fan: (6, 3 corners, n)
-        facing = _edges(fan_u, fan_v)[1] > _THIN
-        columns.append((fan_u[:, facing], fan_v[:, facing], 1 / fan[2][:, facing], fan[3:, :, facing].swapaxes(0, 1)))
-    u, v, inv_z, corner_normals = (np.ascontiguousarray(np.concatenate(c, axis=-1)) for c in zip(*columns))
-    return _Triangles(u, v, inv_z, corner_normals, np.full(u.shape[1], index))
+        edges, area = _edges(fan_u, fan_v)
+        facing = area > _THIN
+        fan_normals = fan[3:, :, facing].swapaxes(0, 1)
+        columns.append((fan_v[:, facing], 1 / fan[2][:, facing], fan_normals, edges[..., facing], area[facing]))
+    v, inv_z, corner_normals, edges, area = (np.ascontiguousarray(np.concatenate(c, axis=-1)) for c in zip(*columns))
+    return _Triangles(v, inv_z, corner_normals, np.full(len(area), index), edges, area)
 
 
 # Twice the area, in square pixels, that a triangle must have to be drawn: one seen edge on or from behind
@@ -126,29 +141,27 @@ def _edges(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return edges, area
 
 
-def _pixels(
-    u: np.ndarray, v: np.ndarray, edges: np.ndarray, width: int, height: int
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def _pixels(v: np.ndarray, edges: np.ndarray, width: int, height: int) -> Iterator[tuple[np.ndarray, ...]]:
     """The pixels the triangles cover, in chunks: (triangle, x, y) each.
 
     On each row of pixel centres it spans, a triangle covers one run of pixels: from the largest bound its
-    edges set on the left to the smallest they set on the right."""
+    edges set on the left to the smallest they set on the right. Edge k holds where a x + b y + c >= 0: for
+    a > 0 right of x = -b/a y - c/a, for a < 0 left of it (the two triangles sharing an edge compute the same
+    line); an edge along the rows (a = 0) holds on every row the triangle spans."""
     top = np.clip(np.ceil(v.min(axis=0)), 0, height)
     bottom = np.clip(np.floor(v.max(axis=0)), -1, height - 1)
     rows = np.maximum(bottom - top + 1, 0).astype(np.int64)
-    t = np.repeat(np.arange(u.shape[1]), rows)
+    t = np.repeat(np.arange(v.shape[1]), rows)
     y = np.repeat(top, rows) + _ranks(rows)
     left, right = np.full(len(t), -np.inf), np.full(len(t), np.inf)
-    empty = np.zeros(len(t), bool)
     for a, b, c in edges:
-        a, at = a.take(t), -(b.take(t) * y + c.take(t))  # the row is inside edge k where a x >= at
         with np.errstate(divide="ignore", invalid="ignore"):
-            bound = at / a
-        left = np.maximum(left, np.where(a > 0, bound, -np.inf))
-        right = np.minimum(right, np.where(a < 0, bound, np.inf))
-        empty |= (a == 0) & (at > 0)  # an edge along the row, the row outside it
+            slope, offset = -b / a, -c / a
+        for side, bounds, outside in ((a > 0, left, -np.inf), (a < 0, right, np.inf)):
+            line = np.where(side, slope, 0.0).take(t) * y + np.where(side, offset, outside).take(t)
+            (np.maximum if outside < 0 else np.minimum)(bounds, line, out=bounds)
     first = np.maximum(np.ceil(left), 0)
-    counts = np.where(empty, 0, np.maximum(np.minimum(np.floor(right), width - 1) - first + 1, 0)).astype(np.int64)
+    counts = np.maximum(np.minimum(np.floor(right), width - 1) - first + 1, 0).astype(np.int64)
     ends = np.cumsum(counts)
     start = 0
     while start < len(counts):
