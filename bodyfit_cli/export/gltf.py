@@ -21,6 +21,7 @@ import torch
 from bodyfit_cli.export.bvh import BVH_JOINT_NAMES
 from bodyfit_cli.export.motion import RestBody, TrackMotion
 from bodyfit_cli.geometry.rotations import matrix_to_quaternion
+from bodyfit_cli.render.scene import vertex_normals
 from bodyfit_cli.vocabulary import SMPL_PARENTS
 
 INFLUENCES = 4  # joints per vertex in JOINTS_0 / WEIGHTS_0
@@ -69,7 +70,7 @@ def write_glb(path: Path, motion: TrackMotion, rest: RestBody, generator: str) -
     joints, weights = strongest_weights(rest.weights)
     attributes = {
         "POSITION": buffer.add(rest.vertices, FLOAT, ARRAY_BUFFER, bounds=True),
-        "NORMAL": buffer.add(vertex_normals(rest.vertices, rest.faces), FLOAT, ARRAY_BUFFER),
+        "NORMAL": buffer.add(unit_normals(rest.vertices, rest.faces), FLOAT, ARRAY_BUFFER),
         "JOINTS_0": buffer.add(joints, UNSIGNED_BYTE, ARRAY_BUFFER),
         "WEIGHTS_0": buffer.add(weights, FLOAT, ARRAY_BUFFER),
     }
@@ -139,14 +140,10 @@ def strongest_weights(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(kept > 0, joints, 0), kept / kept.sum(1, keepdims=True)
 
 
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """(V, 3) unit normals: the sum of the adjacent triangles' area-weighted normals."""
-    a, b, c = (vertices[faces[:, k]] for k in range(3))
-    face_normals = np.tile(np.cross(b - a, c - a), (3, 1))  # one row per corner, corners of all faces in turn
-    corners = faces.T.reshape(-1)
-    normals = np.stack([np.bincount(corners, face_normals[:, d], len(vertices)) for d in range(3)], 1)
-    length = np.linalg.norm(normals, axis=1, keepdims=True)
-    return np.where(length > 0, normals / np.maximum(length, 1e-12), [0.0, 1.0, 0.0])
+def unit_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(V, 3) unit normals as the overlay draws them; a vertex on no face gets +y, since glTF asks for unit length."""
+    normals = vertex_normals(vertices, faces)
+    return np.where(np.any(normals != 0, axis=1, keepdims=True), normals, np.float32([0.0, 1.0, 0.0]))
 
 
 def _quaternions(rotations: np.ndarray) -> np.ndarray:
