@@ -20,7 +20,7 @@ from bodyfit_cli.errors import InputError
 from bodyfit_cli.fitting.fit3d import fit_joints3d
 from bodyfit_cli.fitting.losses import reprojection_error_px
 from bodyfit_cli.fitting.registry import Backend, Initialiser
-from bodyfit_cli.fitting.types import Observations
+from bodyfit_cli.fitting.types import BodyParams, Observations
 from bodyfit_cli.geometry.procrustes import mpjpe, similarity_align
 from bodyfit_cli.mocap import AmassClip, read_mocap
 from bodyfit_cli.synthetic import ProjectionConfig, random_views
@@ -62,17 +62,23 @@ def mocap_poses(paths: list[Path], model: BodyModel, fps: float = 30.0) -> tuple
     """
     points, errors = [], []
     for path in paths:
-        clip = read_mocap(path)
-        if isinstance(clip, AmassClip):
-            raise InputError(f"{path}: AMASS files hold SMPL parameters, not joints; use a keypoints3d file")
-        clip = clip.subsample(max(1, round(clip.fps / fps)))
-        params, error = fit_joints3d(
-            model, torch.from_numpy(clip.positions), [SMPL_JOINT_INDEX[n] for n in clip.joint_names], fit_betas=True
-        )
+        params, error = mocap_params(path, model, fps)
         with torch.no_grad():
             points.append(params.pose(model).keypoints)
         errors.append(error)
     return Poses3D(torch.cat(points), list(KEYPOINT_NAMES), ", ".join(map(str, paths))), float(torch.cat(errors).mean())
+
+
+def mocap_params(path: Path, model: BodyModel, fps: float = 30.0) -> tuple[BodyParams, torch.Tensor]:
+    """One motion-capture trial at about `fps`, retargeted to the body model (one shape for the subject), in
+    the mocap's own y-up world frame; with each frame's mean joint error (m)."""
+    clip = read_mocap(path)
+    if isinstance(clip, AmassClip):
+        raise InputError(f"{path}: AMASS files hold SMPL parameters, not joints; use a keypoints3d file")
+    clip = clip.subsample(max(1, round(clip.fps / fps)))
+    return fit_joints3d(
+        model, torch.from_numpy(clip.positions), [SMPL_JOINT_INDEX[n] for n in clip.joint_names], fit_betas=True
+    )
 
 
 def pick_poses(poses: Poses3D, n: int, seed: int) -> torch.Tensor:
