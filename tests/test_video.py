@@ -24,13 +24,14 @@ import torch
 
 from bodyfit_cli.detection.types import PersonKeypoints
 from bodyfit_cli.errors import InputError
+from bodyfit_cli.fitting.types import BodyParams
 from bodyfit_cli.geometry.rotations import axis_angle_to_matrix
 from bodyfit_cli.io.inputs import InputItem
 from bodyfit_cli.io.table import RowTable
 from bodyfit_cli.io.video import FrameRange, VideoReader
 from bodyfit_cli.pipeline import ImagePipeline, Options
 from bodyfit_cli.video.people import VideoPeopleFinder
-from bodyfit_cli.video.pipeline import TrackFit, VideoPipeline
+from bodyfit_cli.video.pipeline import TrackFit, VideoPipeline, track_settled
 from bodyfit_cli.video.shape import ShapeAverage
 from bodyfit_cli.video.smoothing import OneEuroFilter, RotationFilter
 from bodyfit_cli.video.stages import ahead
@@ -465,6 +466,27 @@ def test_a_track_has_one_shape_and_the_body_keeps_its_place(clips: Path, lgd_vid
     assert torch.equal(settled.params.body_pose, fitted.params.body_pose)
     limbs = (settled.body.joints - fitted.body.joints).norm(dim=-1)
     assert 0.001 < limbs.max() < 0.1  # another shape moves the joints a little, not the body
+
+
+def test_a_tracks_distance_from_the_camera_is_smoothed_along_the_line_of_sight(lgd_video) -> None:
+    """Fits that jump back and forth in depth (what frame-by-frame fits get least well, so that feet slide): the
+    pelvis's depth is filtered over the track, and the pelvis moves only along its line of sight, so it projects
+    where the fit put it."""
+    model, track, depths, rays = lgd_video.image.model, TrackFit(), [], []
+    betas = torch.zeros(1, model.num_betas)
+    for i in range(30):
+        pelvis = torch.tensor([[0.3, 0.2, 4.0 + (0.1 if i % 2 else -0.1)]])  # 20 cm jumps at 30 fps
+        transl = pelvis - model.root_position(betas)
+        fit = BodyParams(torch.zeros(1, 3), torch.zeros(1, 23, 3), betas, transl)
+        settled = track_settled(model, fit, [1.0], [track], i / 30, smooth=True)
+        out = (model.root_position(settled.betas) + settled.transl)[0]
+        depths.append(float(out[2]))
+        rays.append((out[:2] / out[2] - pelvis[0, :2] / pelvis[0, 2]).abs().max().item())
+    jumps = np.abs(np.diff(depths[10:]))
+    assert jumps.max() < 0.05 and abs(np.mean(depths[10:]) - 4.0) < 0.02
+    assert max(rays) < 1e-6
+    unsmoothed = track_settled(model, fit, [1.0], [TrackFit()], 0.0, smooth=False)
+    assert torch.allclose(unsmoothed.transl, fit.transl)
 
 
 def test_each_frame_starts_from_init_with_the_track_shape(clips: Path, lgd_video) -> None:

@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +51,7 @@ from bodyfit_cli.pipeline import (
 )
 from bodyfit_cli.video.people import VideoPeopleFinder
 from bodyfit_cli.video.shape import ShapeAverage, with_betas
-from bodyfit_cli.video.smoothing import RotationFilter
+from bodyfit_cli.video.smoothing import DEPTH_BETA, DEPTH_MIN_CUTOFF_HZ, OneEuroFilter, RotationFilter
 from bodyfit_cli.video.stages import ahead
 from bodyfit_cli.video.tracking import Tracker
 
@@ -75,10 +75,12 @@ class Found:
 
 @dataclass
 class TrackFit:
-    """What a person's fits share across frames: the track's shape, and the filter of their rotations."""
+    """What a person's fits share across frames: the track's shape, and the filters of their rotations and of
+    their pelvis's distance from the camera."""
 
     shape: ShapeAverage = field(default_factory=ShapeAverage)
     rotations: RotationFilter = field(default_factory=RotationFilter)
+    depth: OneEuroFilter = field(default_factory=lambda: OneEuroFilter(DEPTH_MIN_CUTOFF_HZ, DEPTH_BETA))
 
 
 @dataclass
@@ -111,15 +113,21 @@ def track_settled(
     model: BodyModel, params: BodyParams, scores: list[float], fits: list[TrackFit], time_s: float, smooth: bool
 ) -> BodyParams:
     """Each person's fit with their track's shape, this fit counted in with its detection score
-    (video/shape.py), and with `smooth` their rotations filtered over the track's frames (video/smoothing.py);
-    the pose as fitted (or filtered), the pelvis where the fit put it."""
+    (video/shape.py), and with `smooth` their rotations and their pelvis's distance from the camera filtered over
+    the track's frames (video/smoothing.py); the pose as fitted (or filtered), the pelvis where the fit put it
+    (or moved along its line of sight, so that it projects where it did)."""
     betas = torch.stack([fit.shape.add(b, s) for fit, b, s in zip(fits, params.betas, scores)]).to(params.betas)
     orient, body_pose = params.global_orient, params.body_pose
-    if smooth:
-        rotations = torch.cat([orient[:, None], body_pose], 1)
-        rotations = torch.stack([fit.rotations(r, time_s) for fit, r in zip(fits, rotations)])
-        orient, body_pose = rotations[:, 0], rotations[:, 1:]
-    return with_betas(model, BodyParams(orient, body_pose, params.betas, params.transl), betas)
+    if not smooth:
+        return with_betas(model, params, betas)
+    rotations = torch.cat([orient[:, None], body_pose], 1)
+    rotations = torch.stack([fit.rotations(r, time_s) for fit, r in zip(fits, rotations)])
+    settled = with_betas(model, BodyParams(rotations[:, 0], rotations[:, 1:], params.betas, params.transl), betas)
+    pelvis = (model.root_position(betas) + settled.transl).detach().double()
+    depth = pelvis[:, 2].numpy()
+    filtered = np.array([fit.depth(z, time_s) for fit, z in zip(fits, depth)], dtype=np.float64).reshape(-1)
+    along = torch.from_numpy(np.where(depth > 0, filtered / np.where(depth > 0, depth, 1.0), 1.0) - 1.0)
+    return replace(settled, transl=settled.transl + (pelvis * along[:, None]).to(settled.transl))
 
 
 class VideoPipeline:

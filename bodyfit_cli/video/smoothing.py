@@ -25,6 +25,12 @@ from bodyfit_cli.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_
 # more accurate than unfiltered and jitters about half as much; smoother settings start to lag.
 POSE_MIN_CUTOFF_HZ = 2.0
 POSE_BETA = 3.0
+# For the pelvis's distance from the camera (metres), which frame-by-frame fits get least well (the 2D keypoints
+# tell it only through the body's size), so that it jumps by centimetres between frames and feet on the floor
+# slide: a low cutoff at rest, raised with speed. Chosen on a walk of a training subject (CMU 02_02,
+# benchmarks/bench_floor.py).
+DEPTH_MIN_CUTOFF_HZ = 1.0
+DEPTH_BETA = 1.0
 
 
 def smoothing_factor(cutoff_hz: np.ndarray | float, dt: float) -> np.ndarray | float:
