@@ -190,7 +190,11 @@ def video(
     method: str = FitOpts.method,
     out: Path = FitOpts.out,
     device: str = FitOpts.device,
-    keypoints: Path | None = typer.Option(None, help="Not for video: keypoint files are per image."),
+    keypoints: Path | None = typer.Option(
+        None,
+        help="A folder of OpenPose's per-frame JSON, <clip>_<frame>_keypoints.json (or one folder per clip, "
+        "DIR/<clip>/), instead of detecting.",
+    ),
     focal: float | None = FitOpts.focal,
     body_model: str = FitOpts.body_model,
     model_dir: Path | None = FitOpts.model_dir,
@@ -212,8 +216,9 @@ def video(
     export: str = FitOpts.export,
 ) -> None:
     """Fit body models to the people in videos, frame by frame, with a track id per person."""
-    if keypoints is not None:
-        usage_error("--keypoints is for images; 'bodyfit video' detects people in every frame")
+    if keypoints is not None and not keypoints.is_dir():
+        what = "a file" if keypoints.exists() else "not there"
+        usage_error(f"--keypoints for video takes a folder of per-frame keypoint files; {keypoints} is {what}")
     check_frame_range(start, end)
     show_notices(quiet)
     job = make_job({"video"}, locals())

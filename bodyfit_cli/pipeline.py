@@ -13,7 +13,7 @@ import torch
 
 from bodyfit_cli.body.loaders import load_body_model
 from bodyfit_cli.body.model import BodyModel, BodyOutput
-from bodyfit_cli.detection.types import PersonKeypoints
+from bodyfit_cli.detection.types import PersonKeypoints, most_confident
 from bodyfit_cli.errors import DeviceError
 from bodyfit_cli.fitting.losses import reprojection_error_px
 from bodyfit_cli.fitting.registry import make_backend, make_init
@@ -174,7 +174,7 @@ class ImagePipeline:
 
                 self._detector = MediaPipeDetector(max_people=self.opts.max_people, pose_model=self.opts.pose_model)
             people = self._detector.detect(image)
-        people = sorted(people, key=lambda p: -p.score)[: self.opts.max_people]
+        people = most_confident(people, self.opts.max_people)
         return sorted(people, key=lambda p: p.bbox[0])  # ids left to right, stable across runs
 
     def observations(self, people: list[PersonKeypoints], width: int, height: int) -> Observations:

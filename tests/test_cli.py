@@ -307,11 +307,11 @@ def test_overlay_shows_photo_and_side_view(scene: Scene, overwrite_run) -> None:
 HEAVY_MODULES = ("torch", "mediapipe", "cv2", "numpy", "trimesh", "scipy", "pyrender", "matplotlib", "ray")
 
 
-def heavy_imports(args: list[str], cwd: Path) -> tuple[int, str, list[str]]:
-    """(exit status, stdout, the HEAVY_MODULES loaded) of `bodyfit image ARGS` in a fresh interpreter."""
+def heavy_imports(args: list[str], cwd: Path, command: str = "image") -> tuple[int, str, list[str]]:
+    """(exit status, stdout, the HEAVY_MODULES loaded) of `bodyfit COMMAND ARGS` in a fresh interpreter."""
     code = (
         "import json, sys; from typer.testing import CliRunner; from bodyfit_cli.cli import app; "
-        f"r = CliRunner().invoke(app, ['image', *{args!r}]); "
+        f"r = CliRunner().invoke(app, [{command!r}, *{args!r}]); "
         f"print(json.dumps([r.exit_code, r.stdout, sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules)]))"
     )
     env = {k: v for k, v in os.environ.items() if k != "BODYFIT_MODEL_DIR"}

@@ -28,7 +28,7 @@ from bodyfit_cli.fitting.types import BodyParams
 from bodyfit_cli.geometry.rotations import axis_angle_to_matrix
 from bodyfit_cli.io.inputs import InputItem
 from bodyfit_cli.io.table import RowTable
-from bodyfit_cli.io.video import FrameRange, VideoReader
+from bodyfit_cli.io.video import Frame, FrameRange, VideoReader
 from bodyfit_cli.pipeline import ImagePipeline, Options
 from bodyfit_cli.video.people import VideoPeopleFinder
 from bodyfit_cli.video.pipeline import TrackFit, VideoPipeline, track_settled
@@ -288,7 +288,7 @@ def test_people_are_followed_from_the_first_frame_and_tracking_mode_takes_over_o
     detector = FakeDetector()
     finder = VideoPeopleFinder(detector, max_people=1)  # type: ignore[arg-type]
     finder.reset()
-    found = [finder.find(np.full((2, 2, 3), i, np.uint8)) for i in range(12)]
+    found = [finder.find(Frame(i, i / FPS, np.full((2, 2, 3), i, np.uint8))) for i in range(12)]
     assert [len(people) for people in found] == [1] * 12
     assert [people[0].bbox for people in found] == [detector.box(i) for i in range(12)]  # never the wrong box
     # Our estimate (score 0.9) until tracking mode agrees with it (frame 6); tracking mode's (0.5) after that.
@@ -430,11 +430,11 @@ def test_an_error_finding_people_reaches_the_caller_and_leaves_nothing(
     finder = lgd_video.finder()
     find, calls = finder.find, []
 
-    def failing(rgb: np.ndarray) -> list[PersonKeypoints]:
+    def failing(frame: Frame) -> list[PersonKeypoints]:
         calls.append(1)
         if len(calls) == 5:
             raise RuntimeError("the detector broke")
-        return find(rgb)
+        return find(frame)
 
     monkeypatch.setattr(finder, "find", failing)
     lgd_video.frames_ahead = 4

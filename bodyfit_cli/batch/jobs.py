@@ -73,8 +73,15 @@ class Pipelines:
         if "video" in job.kinds:  # the video stages (tracking imports scipy) only for a run that takes videos
             from bodyfit_cli.video.pipeline import VideoPipeline
 
+            # `bodyfit video --keypoints` is a folder of the clips' frames; `bodyfit batch --keypoints`, the images' file.
+            keypoints = job.opts.keypoints if job.kinds == {"video"} else None
             self.video = VideoPipeline(
-                self.image, job.frames, smooth=job.smooth, mesh_every=job.mesh_every, exports=job.exports
+                self.image,
+                job.frames,
+                smooth=job.smooth,
+                mesh_every=job.mesh_every,
+                exports=job.exports,
+                keypoints=keypoints,
             )
 
     def run(self, item: InputItem, frames_done: ProgressFn | None = None) -> dict:

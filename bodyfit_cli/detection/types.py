@@ -58,3 +58,8 @@ def bbox_from_keypoints(keypoints: np.ndarray, min_conf: float = 0.05) -> tuple[
     lo, hi = uv.min(0), uv.max(0)
     pad = 0.1 * (hi - lo).max()
     return (float(lo[0] - pad), float(lo[1] - pad), float(hi[0] + pad), float(hi[1] + pad))
+
+
+def most_confident(people: list[PersonKeypoints], n: int) -> list[PersonKeypoints]:
+    """The `n` people with the highest scores, the most confident first: who `--max-people` keeps."""
+    return sorted(people, key=lambda p: -p.score)[:n]

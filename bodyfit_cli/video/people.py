@@ -23,10 +23,13 @@ leave the first to the box search, which lost them in their back flip.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
 from bodyfit_cli.detection.mediapipe_pose import MediaPipeDetector
 from bodyfit_cli.detection.types import PersonKeypoints
+from bodyfit_cli.io.video import Frame
 from bodyfit_cli.video.tracking import iou_matrix
 
 Box = tuple[float, float, float, float]
@@ -38,6 +41,13 @@ _SEARCH_MARGIN = 0.25
 # Tracking mode takes over following someone once its box and ours overlap this much (intersection over
 # union). Once it has settled on a person the two agree to 0.9 or more; its first frames often do not.
 _LOCK_IOU = 0.8
+
+
+class PeopleFinder(Protocol):
+    """Where the video pipeline gets a frame's people, which it then tracks: MediaPipe (`VideoPeopleFinder`)
+    or the clip's keypoint files (`video.keypoint_frames.KeypointFrames`)."""
+
+    def find(self, frame: Frame) -> list[PersonKeypoints]: ...
 
 
 class VideoPeopleFinder:
@@ -56,8 +66,9 @@ class VideoPeopleFinder:
         self._locked = False
         self._step = 0
 
-    def find(self, rgb: np.ndarray) -> list[PersonKeypoints]:
+    def find(self, frame: Frame) -> list[PersonKeypoints]:
         """The people of the next frame, at most `max_people`, the one tracking mode follows first."""
+        rgb = frame.rgb
         if not self.detector.can_track:  # a user's PoseLandmarker model: the photo search in every frame
             return self.detector.detect(rgb)[: self.max_people]
         tracked = self.detector.track(rgb)

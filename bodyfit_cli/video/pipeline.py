@@ -49,7 +49,8 @@ from bodyfit_cli.pipeline import (
     person_arrays,
     person_records,
 )
-from bodyfit_cli.video.people import VideoPeopleFinder
+from bodyfit_cli.video.keypoint_frames import KeypointFrames, clip_keypoint_files
+from bodyfit_cli.video.people import PeopleFinder, VideoPeopleFinder
 from bodyfit_cli.video.shape import ShapeAverage, with_betas
 from bodyfit_cli.video.smoothing import DEPTH_BETA, DEPTH_MIN_CUTOFF_HZ, OneEuroFilter, RotationFilter
 from bodyfit_cli.video.stages import ahead
@@ -141,9 +142,11 @@ class VideoPipeline:
         mesh_every: int = 10,
         exports: tuple[str, ...] = EXPORT_FORMATS,
         frames_ahead: int = FRAMES_AHEAD,
+        keypoints: Path | None = None,
     ) -> None:
         """exports: the per-track animation files (`--export`); frames_ahead: how far finding people may run
-        ahead of fitting them (0: one after the other, in this thread)."""
+        ahead of fitting them (0: one after the other, in this thread); keypoints: the folder of the clips'
+        per-frame keypoint files (`bodyfit video --keypoints`), read instead of detecting."""
         self.image = image
         self.opts = image.opts
         self.wanted = wanted
@@ -151,6 +154,7 @@ class VideoPipeline:
         self.mesh_every = mesh_every
         self.exports = exports
         self.frames_ahead = frames_ahead
+        self.keypoints = keypoints
         self._finder: VideoPeopleFinder | None = None
 
     def result_path(self, item: InputItem) -> Path:
@@ -160,12 +164,23 @@ class VideoPipeline:
         return clip_outputs(self.opts, self.mesh_every, self.exports, item)
 
     def finder(self) -> VideoPeopleFinder:
+        """The MediaPipe finder, loaded once for every clip."""
         if self._finder is None:
             from bodyfit_cli.detection.mediapipe_pose import MediaPipeDetector
 
             detector = MediaPipeDetector(self.opts.max_people, pose_model=self.opts.pose_model, video=True)
             self._finder = VideoPeopleFinder(detector, self.opts.max_people)
         return self._finder
+
+    def clip_finder(self, item: InputItem, video: VideoReader) -> PeopleFinder:
+        """Where the clip's people come from: its keypoint files with `keypoints` (MediaPipe is never loaded),
+        else MediaPipe, started afresh."""
+        if self.keypoints is not None:
+            files = clip_keypoint_files(self.keypoints, item.path)
+            return KeypointFrames(files, (video.width, video.height), self.opts.max_people)
+        finder = self.finder()
+        finder.reset()
+        return finder
 
     def run(self, item: InputItem, progress: ProgressFn | None = None) -> dict:
         """Fit one clip and write its results; returns the summary `--json` prints."""
@@ -175,8 +190,7 @@ class VideoPipeline:
         with VideoReader(item.path) as video, ExitStack() as stack:
             total = self.wanted.count(video.fps, video.frame_count)
             clip = Clip(video.width, video.height)
-            finder = self.finder()
-            finder.reset()
+            finder = self.clip_finder(item, video)
             # Entered first, renamed last: the .jsonl marks the clip as done.
             jsonl = stack.enter_context(open(stack.enter_context(atomic_path(Path(paths["jsonl"]))), "w"))
             npz = stack.enter_context(atomic_path(Path(paths["npz"])))
@@ -245,7 +259,7 @@ class VideoPipeline:
             summary["decode_error"] = error
         return summary
 
-    def find_people(self, video: VideoReader, clip: Clip, finder: VideoPeopleFinder) -> Iterator[Found]:
+    def find_people(self, video: VideoReader, clip: Clip, finder: PeopleFinder) -> Iterator[Found]:
         """The wanted frames, decoded, with their people found and tracked (people ordered by track id)."""
         frames = video.frames(self.wanted)
         while True:
@@ -254,7 +268,7 @@ class VideoPipeline:
             if frame is None:
                 return
             t1 = time.perf_counter()
-            found = finder.find(frame.rgb)
+            found = finder.find(frame)
             found_ids = clip.tracker.update([p.bbox for p in found])
             order = sorted(range(len(found)), key=found_ids.__getitem__)
             people, ids = [found[i] for i in order], [found_ids[i] for i in order]
