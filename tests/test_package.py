@@ -32,7 +32,7 @@ SHIPPED = [
     "hund_default.pt",
 ]
 # Modules bodyfit_cli imports that are not named as the distribution providing them.
-PROVIDED_BY = {"cv2": "mediapipe"}  # mediapipe brings opencv-contrib-python
+PROVIDED_BY = {"cv2": "mediapipe", "OpenGL": "pyopengl"}  # mediapipe brings opencv-contrib-python
 
 
 def requirement_name(requirement: str) -> str:
