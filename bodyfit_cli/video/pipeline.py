@@ -127,8 +127,10 @@ def track_settled(
     pelvis = (model.root_position(betas) + settled.transl).detach().double()
     depth = pelvis[:, 2].numpy()
     filtered = np.array([fit.depth(z, time_s) for fit, z in zip(fits, depth)], dtype=np.float64).reshape(-1)
-    along = torch.from_numpy(np.where(depth > 0, filtered / np.where(depth > 0, depth, 1.0), 1.0) - 1.0)
-    return replace(settled, transl=settled.transl + (pelvis * along[:, None]).to(settled.transl))
+    scale = np.divide(filtered, depth, out=np.ones_like(depth), where=depth > 0)  # along the line of sight
+    return replace(
+        settled, transl=settled.transl + (pelvis * torch.from_numpy(scale - 1.0)[:, None]).to(settled.transl)
+    )
 
 
 class VideoPipeline:
