@@ -29,7 +29,8 @@ from bodyfit_cli.geometry.camera import project
 from bodyfit_cli.io.atomic import write_json_atomic
 from bodyfit_cli.io.images import read_image
 from bodyfit_cli.io.inputs import InputItem
-from bodyfit_cli.pipeline import ImagePipeline, Options
+from bodyfit_cli.options import Options
+from bodyfit_cli.pipeline import ImagePipeline
 
 MEDIA = Path("../shared/media")
 DEFAULT_PAIRS = [

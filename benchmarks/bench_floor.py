@@ -11,8 +11,8 @@ noise (--noise: sigma as a fraction of the person's box diagonal, per frame) and
 export's `MotionRecorder`, whose floor estimate and world frame (y up, floor at y = 0) they are measured in.
 
 Per trial, for the fit and for the truth: the floor error (mm: how far above the true ground the export put the
-floor, under the person's feet; for the truth, the export's floor estimate given the true bodies),
-penetration (mm the mesh's lowest point is below y = 0, mean and 95th percentile over frames) and foot
+floor, under the person's feet; for the truth, the export's floor estimate given the true bodies), its tilt
+(degrees between the export's up and the true one), penetration (mm the mesh's lowest point is below y = 0, mean and 95th percentile over frames) and foot
 skating (between two frames, the mean horizontal move of a foot's vertices, those of its ankle and foot
 joints, that are within --contact of the floor in both; averaged over the frame pairs where a foot has such
 vertices: mm per frame and cm/s; "contact" is the share of frame pairs, per foot, that have them).
@@ -30,12 +30,12 @@ import torch
 
 from bodyfit_cli.body.loaders import load_body_model
 from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.core.types import Observations
 from bodyfit_cli.evaluation.benchmark import mocap_params
 from bodyfit_cli.export.motion import CAMERA_TO_Y_UP, MotionRecorder, floor_frame, rest_body
 from bodyfit_cli.fitting.registry import make_backend, make_init
-from bodyfit_cli.fitting.types import Observations
 from bodyfit_cli.geometry.camera import project
-from bodyfit_cli.pipeline import Fitted
+from bodyfit_cli.results import Fitted
 from bodyfit_cli.synthetic.projection import box_diagonal
 from bodyfit_cli.video.pipeline import TrackFit, track_settled, track_start
 from bodyfit_cli.vocabulary import SMPL_JOINT_INDEX
@@ -106,6 +106,17 @@ def ground_y(rotation: np.ndarray, translation: np.ndarray, camera_points: np.nd
     return (r @ translation - r[0] * camera_points[:, 0] - r[2] * camera_points[:, 2]) / r[1]
 
 
+def floor_error(to_world: np.ndarray, ground: np.ndarray) -> float:
+    """How far (m) the export's floor (y = 0) lies above the true ground, mean over true ground points (N, 3),
+    camera frame."""
+    return -float(np.mean(ground @ to_world[1, :3] + to_world[1, 3]))
+
+
+def tilt_deg(to_world: np.ndarray, rotation: np.ndarray) -> float:
+    """Degrees between the export's up and the true up (the world's y axis in the camera frame)."""
+    return float(np.degrees(np.arccos(np.clip(to_world[1, :3] @ rotation[:, 1], -1.0, 1.0))))
+
+
 def contact_metrics(vertices: np.ndarray, feet: list[np.ndarray], contact: float) -> dict[str, float]:
     """Penetration and foot skating of meshes (T, V, 3) in a y-up frame with the floor at y = 0; feet: each
     foot's vertex indices."""
@@ -144,7 +155,7 @@ def main() -> None:
         f"{CAMERA_HEIGHT} m up, pitch {args.pitch} deg, noise {args.noise}, contact < {args.contact * 100:.0f} cm"
     )
     print(
-        f"{'trial':6s} {'frames':>6s} {'side':6s} {'floor mm':>8s} {'pen mean':>8s} {'pen p95':>8s} "
+        f"{'trial':6s} {'frames':>6s} {'side':6s} {'floor mm':>8s} {'tilt':>6s} {'pen mean':>8s} {'pen p95':>8s} "
         f"{'skate mm/f':>10s} {'cm/s':>6s} {'contact':>7s}"
     )
     for i, trial in enumerate(args.trials.split(",")):
@@ -165,16 +176,27 @@ def main() -> None:
         fitted, to_world = fit_track(model, args.method, observe(keypoints, focal, args.noise, args.seed + i))
         # The floor under the feet: where the true ground is, in the camera frame, at the true lowest points.
         lowest = camera_vertices[np.arange(len(world)), (camera_vertices @ CAMERA_TO_Y_UP[1]).argmin(1)]
-        ground = ground_y(rotation, translation, lowest)
-        estimated = floor_frame([lowest])
+        ground = lowest.copy()
+        ground[:, 1] = ground_y(rotation, translation, lowest)
+        joints = truth.joints.double().numpy()
+        trunks = (joints[:, SMPL_JOINT_INDEX["neck"]] - joints[:, 0]) @ rotation.T
+        estimated = floor_frame([lowest], [trunks])
         rows = {
-            "fit": (float(np.mean(ground - to_world[1, 3])), contact_metrics(fitted, feet, args.contact)),
-            "truth": (float(np.mean(ground - estimated[1, 3])), contact_metrics(world, feet, args.contact)),
+            "fit": (
+                floor_error(to_world, ground),
+                tilt_deg(to_world, rotation),
+                contact_metrics(fitted, feet, args.contact),
+            ),
+            "truth": (
+                floor_error(estimated, ground),
+                tilt_deg(estimated, rotation),
+                contact_metrics(world, feet, args.contact),
+            ),
         }
-        for side, (floor, m) in rows.items():
+        for side, (floor, tilt, m) in rows.items():
             print(
-                f"{trial:6s} {len(world):6d} {side:6s} {floor * 1000:8.1f} {m['pen_mean']:8.1f} {m['pen_p95']:8.1f} "
-                f"{m['skate_mm']:10.1f} {m['skate_cms']:6.1f} {m['contact']:7.0%}"
+                f"{trial:6s} {len(world):6d} {side:6s} {floor * 1000:8.1f} {tilt:6.1f} {m['pen_mean']:8.1f} "
+                f"{m['pen_p95']:8.1f} {m['skate_mm']:10.1f} {m['skate_cms']:6.1f} {m['contact']:7.0%}"
             )
         print(f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
 

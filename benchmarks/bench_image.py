@@ -20,12 +20,13 @@ from pathlib import Path
 
 import torch
 
+from bodyfit_cli.core.types import Observations
 from bodyfit_cli.fitting.init import FACING_CAMERA, mean_init, relaxed_pose
-from bodyfit_cli.fitting.types import Observations
 from bodyfit_cli.geometry.camera import project
 from bodyfit_cli.geometry.rotations import axis_angle_to_matrix
 from bodyfit_cli.io.inputs import InputItem
-from bodyfit_cli.pipeline import ImagePipeline, Options
+from bodyfit_cli.options import Options
+from bodyfit_cli.pipeline import ImagePipeline
 
 
 def synthetic_observations(model, batch: int, seed: int = 0) -> Observations:
@@ -55,7 +56,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as out:
-        pipe = ImagePipeline(Options(out=Path(out), method=args.method, device=args.device, overwrite=True))
+        pipe = ImagePipeline(Options(out=Path(out), method=args.method, device=args.device))
         item = InputItem(path=args.image, rel=Path(args.image.name))
         pipe.run(item)  # warm-up: detector graph, GL context, first-call overheads
         runs = [pipe.run(item)["timing_ms"] for _ in range(args.repeats)]

@@ -29,14 +29,14 @@ import torch
 
 from bodyfit_cli.body.loaders import load_body_model
 from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.core.box import person_box
+from bodyfit_cli.core.types import Observations
 from bodyfit_cli.errors import InputError
 from bodyfit_cli.evaluation.benchmark import score
 from bodyfit_cli.fitting.registry import make_backend, make_init
 from bodyfit_cli.fitting.silhouette import Silhouettes, has_mask
-from bodyfit_cli.fitting.types import Observations
 from bodyfit_cli.geometry.camera import project
 from bodyfit_cli.io.atomic import write_json_atomic
-from bodyfit_cli.networks.state import person_box
 from bodyfit_cli.training.detections import DetectionSet
 from bodyfit_cli.vocabulary import KEYPOINT_INDEX, LIMB_KEYPOINTS
 

@@ -21,6 +21,7 @@ from bench_image import synthetic_observations
 
 from bodyfit_cli.body.loaders import load_body_model
 from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.core.box import person_box
 from bodyfit_cli.fitting import lgd
 from bodyfit_cli.fitting.registry import make_init
 from bodyfit_cli.networks import state
@@ -48,7 +49,7 @@ def main() -> None:
     with torch.no_grad():
         for batch in (1, 128):
             obs = synthetic_observations(model, batch)
-            box = state.person_box(obs)
+            box = person_box(obs)
             x = state.encode(model, make_init("mean", model)(obs), box)
             closed = lgd.reprojection_gradient(model, x, obs, box)
             reference = lgd.reprojection_gradient(model, x, obs, box, closed_form=False)

@@ -22,7 +22,8 @@ from bodyfit_cli.fitting.registry import make_backend
 from bodyfit_cli.geometry.procrustes import mpjpe, similarity_align
 from bodyfit_cli.io.images import read_image
 from bodyfit_cli.io.inputs import InputItem
-from bodyfit_cli.pipeline import ImagePipeline, Options
+from bodyfit_cli.options import Options
+from bodyfit_cli.pipeline import ImagePipeline
 from bodyfit_cli.vocabulary import KEYPOINT_INDEX, LIMB_KEYPOINTS
 
 LIMB = [KEYPOINT_INDEX[n] for n in LIMB_KEYPOINTS]

@@ -8,13 +8,12 @@ camera per sequence, following the person: fixed field of view, height and dista
 detector noise, outliers and dropout drawn anew every frame. Every method fits every frame of every sequence:
 
 * `fresh`: from its `--init auto` start, each frame on its own, as `bodyfit image` would fit it;
-* `warm`: from its own fit of the frame before (pose, shape and depth, moved to where this frame's keypoints
-  are), the first frame fresh: how `bodyfit video` started frames up to session 11;
+* `warm`: from its own fit of the frame before, the first frame fresh: how `bodyfit video` once started frames;
 * `track`: from its `--init auto` start with the track's shape, reported with the track's shape
   (`video.pipeline.track_start` and `track_settled` without smoothing);
 * `video`: `track` with the rotations filtered over time, as `bodyfit video` does by default.
 
-`--smooth-keypoints` filters the detections first, as `bodyfit video` did up to session 11 (One-Euro,
+`--smooth-keypoints` filters the detections first, as `bodyfit video` once did (One-Euro,
 0.5 Hz, beta 10, in image diagonals). `--clean`: no noise, outliers or dropout. Reports PA-MPJPE (mm, limb
 keypoints) and the acceleration error (mm per frame squared, hip-centred limb keypoints, against the
 truth's): how much the fits jitter.
@@ -30,10 +29,9 @@ import torch
 
 from bodyfit_cli.body.loaders import load_body_model
 from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.core.types import Observations
 from bodyfit_cli.evaluation.benchmark import mocap_poses, score
-from bodyfit_cli.fitting.init import place
 from bodyfit_cli.fitting.registry import Backend, Initialiser, make_backend, make_init
-from bodyfit_cli.fitting.types import Observations
 from bodyfit_cli.synthetic import ProjectionConfig, random_views
 from bodyfit_cli.video.pipeline import TrackFit, track_settled, track_start
 from bodyfit_cli.video.smoothing import OneEuroFilter
@@ -76,7 +74,7 @@ def sequences(
 
 
 def smooth_keypoints(frames: list[Observations], fps: float = 30.0) -> list[Observations]:
-    """The keypoints One-Euro filtered per sequence as `bodyfit video` filtered them up to session 11."""
+    """The keypoints One-Euro filtered per sequence as `bodyfit video` once filtered them."""
     kp_filter = OneEuroFilter(0.5, 10.0)
     out = []
     for t, obs in enumerate(frames):
@@ -108,7 +106,7 @@ def run(
     preds, last = [], None
     for t, obs in enumerate(frames):
         if mode == "warm" and last is not None:
-            start = place(model, last, obs, keep_depth=True)
+            start = last
         else:
             start = init(obs)
             if mode in ("track", "video"):

@@ -20,10 +20,11 @@ import torch
 
 from bodyfit_cli.body.loaders import load_body_model
 from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.core.box import person_box
+from bodyfit_cli.core.types import Observations
 from bodyfit_cli.evaluation.benchmark import make_views, mocap_poses, score
 from bodyfit_cli.fitting import hund, lgd
 from bodyfit_cli.fitting.registry import Backend, make_backend, make_init
-from bodyfit_cli.fitting.types import Observations
 from bodyfit_cli.networks import state
 
 METHODS = ("lgd", "hund")
@@ -49,7 +50,7 @@ def main() -> None:
     model = BodyModel(load_body_model("default"))
     poses, _ = mocap_poses([args.mocap], model)
     obs, truth = make_views(poses, args.n, args.seed, torch.device("cpu"))
-    box = state.person_box(obs)
+    box = person_box(obs)
     backends = {name: make_backend(name, model) for name in METHODS}
 
     def pa_mpjpe(x: torch.Tensor) -> float:

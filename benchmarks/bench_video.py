@@ -27,7 +27,8 @@ import torch
 
 from bodyfit_cli.io.inputs import InputItem
 from bodyfit_cli.io.video import FrameRange
-from bodyfit_cli.pipeline import ImagePipeline, Options
+from bodyfit_cli.options import Options
+from bodyfit_cli.pipeline import ImagePipeline
 from bodyfit_cli.video.pipeline import FRAMES_AHEAD, VideoPipeline
 
 DEFAULT_CLIP = Path(__file__).resolve().parents[2] / "shared" / "media" / "sports2d_demo.mp4"
@@ -100,7 +101,6 @@ def main() -> None:
                 device=args.device,
                 render=render,
                 max_people=args.max_people,
-                overwrite=True,
             )
             pipeline = ImagePipeline(opts)
             video = VideoPipeline(pipeline, FrameRange(end=0.1), mesh_every=0, frames_ahead=args.frames_ahead)

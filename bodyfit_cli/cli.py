@@ -2,42 +2,77 @@
 
 from __future__ import annotations
 
-import json
+import faulthandler
 import logging
 import os
 import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import fields, replace
+from dataclasses import replace
+from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")  # OpenCV's own warnings would break one-line errors
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # and so would FFmpeg's, e.g. on a truncated video
 
 import typer  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.markup import escape  # noqa: E402
+from typer._click.exceptions import NoArgsIsHelpError, UsageError  # noqa: E402 (click, as typer ships it)
+from typer.core import TyperGroup  # noqa: E402
 
-from bodyfit_cli.errors import BodyfitError, InputError  # noqa: E402
-from bodyfit_cli.io.ctrl_c import catch_ctrl_c, ctrl_c_pressed, stop_if_ctrl_c  # noqa: E402
-from bodyfit_cli.progress import progress_bar  # noqa: E402
+from bodyfit_cli.batch.jobs import Job  # noqa: E402
+from bodyfit_cli.batch.run import LocalRunner, Runner, process_inputs  # noqa: E402
+from bodyfit_cli.errors import BodyfitError  # noqa: E402
+from bodyfit_cli.io.ctrl_c import catch_ctrl_c, ctrl_c_pressed  # noqa: E402
+from bodyfit_cli.io.video import FrameRange  # noqa: E402
+from bodyfit_cli.options import (  # noqa: E402
+    BodyModelName,
+    Device,
+    Init,
+    MeshFormat,
+    Method,
+    Options,
+    Prior,
+    choices,
+    parse_exports,
+)
+from bodyfit_cli.progress import err, fail_line  # noqa: E402
+from bodyfit_cli.training.recipes import RECIPES, TEACHERS, InTheLoopConfig, NetworkConfig, help_of  # noqa: E402
 
-if TYPE_CHECKING:
-    from rich.progress import Progress
+# What a run does when given no options: the command line's defaults are these.
+IMAGE, VIDEO, FRAMES = Options(), Job(Options(), frozenset({"video"})), FrameRange()
 
-    from bodyfit_cli.batch.jobs import Job, Outcome, Pipelines
-    from bodyfit_cli.io.inputs import InputItem
+
+class OneLineErrors(TyperGroup):
+    """Usage errors (a bad option value, a typo in a choice) as one `bodyfit: error:` line and exit 2, like
+    every other error bodyfit reports, instead of click's framed block."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except NoArgsIsHelpError as e:
+            if text := e.ctx.get_help() if e.ctx else "":
+                typer.echo(text)
+            code = e.exit_code
+        except UsageError as e:
+            where = e.ctx.command_path if e.ctx else "bodyfit"
+            fail_line(f"{e.format_message().replace('Value error, ', '')} (see {where} --help)")
+            code = e.exit_code
+        except typer.Abort:
+            code = EXIT_SOME_FAILED
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+
 
 app = typer.Typer(
+    cls=OneLineErrors,
     add_completion=False,
     no_args_is_help=True,
     help="Fit a 3D human body model (SMPL family) to the people in photos and videos.",
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, highlight=False)
-
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -79,132 +114,182 @@ def setup_errors(debug: bool = False) -> Iterator[None]:
         usage_error(str(e))
 
 
-def fail_line(message: str) -> None:
-    err.print(f"[bold red]bodyfit: error:[/] {escape(message)}", soft_wrap=True)
-
-
-def warn_line(message: str) -> None:
-    err.print(f"[bold yellow]bodyfit: warning:[/] {escape(message)}", soft_wrap=True)
-
-
 class FitOpts:
-    """Typer declarations of the options `image`, `video` and `batch` share: one definition, one help text."""
+    """Typer declarations of the options `image`, `video` and `batch` share: one definition, one help text,
+    the defaults those of `Options` and `Job` (what the pipeline runs with when given nothing)."""
 
-    method = typer.Option("smplify", help="Refinement backend: smplify, lgd, hund, or regressor / spin (none).")
-    out = typer.Option(Path("bodyfit_out"), help="Output directory (mirrors the input tree).")
-    device = typer.Option("auto", help="auto, cpu or cuda.")
+    method = typer.Option(
+        Method(IMAGE.method), help="Refinement backend; regressor and spin: the keypoint regressor's result, unrefined."
+    )
+    out = typer.Option(IMAGE.out, help="Output directory (mirrors the input tree).")
+    device = typer.Option(Device(IMAGE.device), help="Where to fit (auto: cuda where there is a GPU).")
     keypoints = typer.Option(None, help="OpenPose or COCO keypoint JSON for the images, instead of detecting.")
-    focal = typer.Option(None, help="Focal length in pixels (default: the image or frame diagonal).")
-    body_model = typer.Option("default", help="default, smpl or smplx.")
-    model_dir = typer.Option(None, help="Folder with smpl/ or smplx/ model files.")
-    max_people = typer.Option(4, min=1, help="Most people fitted per image or frame.")
-    no_render = typer.Option(False, "--no-render", help="Skip the overlay image or video.")
-    mesh_format = typer.Option("obj", help="obj, ply or glb.")
+    focal = typer.Option(IMAGE.focal, help="Focal length in pixels (default: the image or frame diagonal).")
+    body_model = typer.Option(BodyModelName(IMAGE.body_model), help="Body model (smpl, smplx: from --model-dir).")
+    model_dir = typer.Option(IMAGE.model_dir, help="Folder with smpl/ or smplx/ model files.")
+    max_people = typer.Option(IMAGE.max_people, min=1, help="Most people fitted per image or frame.")
+    no_render = typer.Option(not IMAGE.render, "--no-render", help="Skip the overlay image or video.")
+    mesh_format = typer.Option(MeshFormat(IMAGE.mesh_format), help="Mesh file format.")
     json_lines = typer.Option(False, "--json", help="One JSON object per input on stdout (a summary per video).")
     quiet = typer.Option(False, "--quiet", help="No progress or messages on stderr (errors still shown).")
-    seed = typer.Option(0, help="Random seed.")
+    seed = typer.Option(IMAGE.seed, help="Random seed.")
     init = typer.Option(
-        "auto",
-        help="Initialisation (a video person's first frame): regressor, spin (the regressor "
-        "trained with fitting in the loop), mean, or auto (hund: mean; the others: spin, else regressor, where trained).",
+        Init(IMAGE.init),
+        help="Initialisation (a video person's first frame): regressor, spin (the regressor trained with fitting "
+        "in the loop), mean, or auto (hund: mean; the others: spin, else regressor, where trained).",
     )
-    pose_model = typer.Option(None, help="MediaPipe PoseLandmarker .task file (newer mediapipe).")
+    pose_model = typer.Option(IMAGE.pose_model, help="MediaPipe PoseLandmarker .task file (newer mediapipe).")
     overwrite = typer.Option(False, "--overwrite", help="Redo inputs that already have results.")
     debug = typer.Option(False, "--debug", help="Show Python tracebacks.")
-    start = typer.Option(0.0, min=0.0, help="Videos: first second to process.")
-    end = typer.Option(None, min=0.0, help="Videos: last second to process (default: the end).")
-    stride = typer.Option(1, min=1, help="Videos: process every K-th frame.")
+    start = typer.Option(FRAMES.start, min=0.0, help="Videos: first second to process.")
+    end = typer.Option(FRAMES.end, min=0.0, help="Videos: last second to process (default: the end).")
+    stride = typer.Option(FRAMES.stride, min=1, help="Videos: process every K-th frame.")
     smooth = typer.Option(
-        True,
+        VIDEO.smooth,
         "--smooth/--no-smooth",
         help="Videos: One-Euro filtering of each person's fitted joint rotations over time.",
     )
-    mesh_every = typer.Option(10, min=0, help="Videos: write meshes every K-th processed frame (0: none).")
+    mesh_every = typer.Option(
+        VIDEO.mesh_every, min=0, help="Videos: write meshes every K-th processed frame (0: none)."
+    )
     export = typer.Option(
-        "bvh,glb,amass",
+        ",".join(VIDEO.exports) or "none",
         help="Videos: each track's animation files, comma-separated: bvh, glb (skinned, animated glTF), "
         "amass (AMASS-style .npz), or none.",
     )
 
 
-def make_job(kinds: set[str], args: dict[str, Any]) -> Job:
-    """A command's parsed options (its `locals()`, named as in `FitOpts`) as the `Job` every input shares."""
-    from bodyfit_cli.batch.jobs import Job
-    from bodyfit_cli.io.video import FrameRange
-    from bodyfit_cli.options import Options
+def fit_options(
+    *,
+    method: Enum,
+    out: Path,
+    device: Enum,
+    keypoints: Path | None,
+    focal: float | None,
+    body_model: Enum,
+    model_dir: Path | None,
+    max_people: int,
+    no_render: bool,
+    mesh_format: Enum,
+    seed: int,
+    init: Enum,
+    pose_model: Path | None,
+) -> Options:
+    """The parsed `FitOpts` as the `Options` every input of a run shares."""
+    return Options(
+        method=method.value,
+        out=out,
+        device=device.value,
+        keypoints=keypoints,
+        focal=focal,
+        body_model=body_model.value,
+        model_dir=model_dir,
+        max_people=max_people,
+        render=not no_render,
+        mesh_format=mesh_format.value,
+        seed=seed,
+        init=init.value,
+        pose_model=pose_model,
+    )
 
-    names = {f.name for f in fields(Options)} - {"render"}
-    opts = Options(render=not args["no_render"], **{k: v for k, v in args.items() if k in names})
-    if "start" not in args:  # images only
-        return Job(opts, kinds=frozenset(kinds))
-    from bodyfit_cli.options import parse_exports
 
-    frames = FrameRange(args["start"], args["end"], args["stride"])
+def video_job(
+    opts: Options,
+    kinds: set[str],
+    *,
+    start: float,
+    end: float | None,
+    stride: int,
+    smooth: bool,
+    mesh_every: int,
+    export: str,
+) -> Job:
+    """A run that takes videos: `opts` and the video options, checked before anything loads."""
+    if end is not None and end <= start:
+        usage_error(f"--end ({end}) must be after --start ({start})")
     try:
-        exports = parse_exports(args["export"])
+        exports = parse_exports(export)
     except ValueError as e:
         usage_error(str(e))
         raise
-    return Job(
-        opts,
-        kinds=frozenset(kinds),
-        frames=frames,
-        smooth=args["smooth"],
-        mesh_every=args["mesh_every"],
-        exports=exports,
-    )
+    frames = FrameRange(start, end, stride)
+    return Job(opts, frozenset(kinds), frames=frames, smooth=smooth, mesh_every=mesh_every, exports=exports)
+
+
+def run_job(
+    paths: list[str], job: Job, runner: Runner, *, json_lines: bool, quiet: bool, overwrite: bool, debug: bool
+) -> None:
+    """Process the inputs and exit: 0 all done, 1 some failed, 2 nothing could run (the runner could not start)."""
+    with setup_errors(debug):
+        failed = process_inputs(
+            paths, job, runner, json_lines=json_lines, quiet=quiet, overwrite=overwrite, debug=debug
+        )
+    raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
 
 
 @app.command()
 def image(
     paths: list[str] = typer.Argument(..., help="Image files, directories, globs, or - to read paths from stdin."),
-    method: str = FitOpts.method,
+    method: Method = FitOpts.method,
     out: Path = FitOpts.out,
-    device: str = FitOpts.device,
+    device: Device = FitOpts.device,
     keypoints: Path | None = FitOpts.keypoints,
     focal: float | None = FitOpts.focal,
-    body_model: str = FitOpts.body_model,
+    body_model: BodyModelName = FitOpts.body_model,
     model_dir: Path | None = FitOpts.model_dir,
     max_people: int = FitOpts.max_people,
     no_render: bool = FitOpts.no_render,
-    mesh_format: str = FitOpts.mesh_format,
+    mesh_format: MeshFormat = FitOpts.mesh_format,
     json_lines: bool = FitOpts.json_lines,
     quiet: bool = FitOpts.quiet,
     seed: int = FitOpts.seed,
-    init: str = FitOpts.init,
+    init: Init = FitOpts.init,
     pose_model: Path | None = FitOpts.pose_model,
     overwrite: bool = FitOpts.overwrite,
     debug: bool = FitOpts.debug,
 ) -> None:
     """Fit body models to the people in images."""
     show_notices(quiet)
-    job = make_job({"image"}, locals())
-    runner = LocalRunner(job)
-    failed = process_inputs(paths, job, runner, json_lines=json_lines, quiet=quiet, overwrite=overwrite, debug=debug)
-    raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
+    opts = fit_options(
+        method=method,
+        out=out,
+        device=device,
+        keypoints=keypoints,
+        focal=focal,
+        body_model=body_model,
+        model_dir=model_dir,
+        max_people=max_people,
+        no_render=no_render,
+        mesh_format=mesh_format,
+        seed=seed,
+        init=init,
+        pose_model=pose_model,
+    )
+    job = Job(opts, frozenset({"image"}))
+    run_job(paths, job, LocalRunner(job), json_lines=json_lines, quiet=quiet, overwrite=overwrite, debug=debug)
 
 
 @app.command()
 def video(
     paths: list[str] = typer.Argument(..., help="Video files, directories, globs, or - to read paths from stdin."),
-    method: str = FitOpts.method,
+    method: Method = FitOpts.method,
     out: Path = FitOpts.out,
-    device: str = FitOpts.device,
+    device: Device = FitOpts.device,
     keypoints: Path | None = typer.Option(
         None,
         help="A folder of OpenPose's per-frame JSON, <clip>_<frame>_keypoints.json (or one folder per clip, "
         "DIR/<clip>/), instead of detecting.",
     ),
     focal: float | None = FitOpts.focal,
-    body_model: str = FitOpts.body_model,
+    body_model: BodyModelName = FitOpts.body_model,
     model_dir: Path | None = FitOpts.model_dir,
     max_people: int = FitOpts.max_people,
     no_render: bool = FitOpts.no_render,
-    mesh_format: str = FitOpts.mesh_format,
+    mesh_format: MeshFormat = FitOpts.mesh_format,
     json_lines: bool = FitOpts.json_lines,
     quiet: bool = FitOpts.quiet,
     seed: int = FitOpts.seed,
-    init: str = FitOpts.init,
+    init: Init = FitOpts.init,
     pose_model: Path | None = FitOpts.pose_model,
     overwrite: bool = FitOpts.overwrite,
     debug: bool = FitOpts.debug,
@@ -219,37 +304,56 @@ def video(
     if keypoints is not None and not keypoints.is_dir():
         what = "a file" if keypoints.exists() else "not there"
         usage_error(f"--keypoints for video takes a folder of per-frame keypoint files; {keypoints} is {what}")
-    check_frame_range(start, end)
+    opts = fit_options(
+        method=method,
+        out=out,
+        device=device,
+        keypoints=keypoints,
+        focal=focal,
+        body_model=body_model,
+        model_dir=model_dir,
+        max_people=max_people,
+        no_render=no_render,
+        mesh_format=mesh_format,
+        seed=seed,
+        init=init,
+        pose_model=pose_model,
+    )
+    job = video_job(
+        opts, {"video"}, start=start, end=end, stride=stride, smooth=smooth, mesh_every=mesh_every, export=export
+    )
     show_notices(quiet)
-    job = make_job({"video"}, locals())
-    runner = LocalRunner(job)
-    failed = process_inputs(paths, job, runner, json_lines=json_lines, quiet=quiet, overwrite=overwrite, debug=debug)
-    raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
+    run_job(paths, job, LocalRunner(job), json_lines=json_lines, quiet=quiet, overwrite=overwrite, debug=debug)
+
+
+class Engine(str, Enum):
+    local = "local"  # this process
+    ray = "ray"  # a Ray cluster's workers
 
 
 @app.command()
 def batch(
     paths: list[str] = typer.Argument(..., help="Images and videos: files, directories, globs, or - for stdin."),
-    engine: str = typer.Option("local", help="local (this process) or ray (a Ray cluster's workers)."),
+    engine: Engine = typer.Option(Engine.local, help="local (this process) or ray (a Ray cluster's workers)."),
     address: str | None = typer.Option(None, help="Ray cluster to use (default: $RAY_ADDRESS, else a local one)."),
     workers: int | None = typer.Option(None, min=1, help="Ray workers (default: as many as the cluster has room for)."),
     gpus_per_worker: float | None = typer.Option(
         None, min=0.0, help="GPUs per Ray worker (default: 1 where the cluster has GPUs, else 0)."
     ),
-    method: str = FitOpts.method,
+    method: Method = FitOpts.method,
     out: Path = FitOpts.out,
-    device: str = FitOpts.device,
+    device: Device = FitOpts.device,
     keypoints: Path | None = FitOpts.keypoints,
     focal: float | None = FitOpts.focal,
-    body_model: str = FitOpts.body_model,
+    body_model: BodyModelName = FitOpts.body_model,
     model_dir: Path | None = FitOpts.model_dir,
     max_people: int = FitOpts.max_people,
     no_render: bool = FitOpts.no_render,
-    mesh_format: str = FitOpts.mesh_format,
+    mesh_format: MeshFormat = FitOpts.mesh_format,
     json_lines: bool = FitOpts.json_lines,
     quiet: bool = FitOpts.quiet,
     seed: int = FitOpts.seed,
-    init: str = FitOpts.init,
+    init: Init = FitOpts.init,
     pose_model: Path | None = FitOpts.pose_model,
     overwrite: bool = FitOpts.overwrite,
     debug: bool = FitOpts.debug,
@@ -262,167 +366,44 @@ def batch(
 ) -> None:
     """Fit images and videos (told apart by suffix) here or spread over a Ray cluster; same outputs as
     `image` and `video`."""
-    if engine not in ("local", "ray"):
-        usage_error(f"--engine must be local or ray, not '{engine}'")
-    if engine == "local" and (address, workers, gpus_per_worker) != (None, None, None):
+    if engine is Engine.local and (address, workers, gpus_per_worker) != (None, None, None):
         usage_error("--address, --workers and --gpus-per-worker are for --engine ray")
-    check_frame_range(start, end)
+    opts = fit_options(
+        method=method,
+        out=out,
+        device=device,
+        keypoints=keypoints,
+        focal=focal,
+        body_model=body_model,
+        model_dir=model_dir,
+        max_people=max_people,
+        no_render=no_render,
+        mesh_format=mesh_format,
+        seed=seed,
+        init=init,
+        pose_model=pose_model,
+    )
+    job = video_job(
+        opts,
+        {"image", "video"},
+        start=start,
+        end=end,
+        stride=stride,
+        smooth=smooth,
+        mesh_every=mesh_every,
+        export=export,
+    )
     show_notices(quiet)
-    job = make_job({"image", "video"}, locals())
     runner: Runner
-    if engine == "local":
+    if engine is Engine.local:
         runner = LocalRunner(job)
     else:
         from bodyfit_cli.batch.ray_engine import RayEngine, import_ray
 
-        check_mesh_format(mesh_format)
         with setup_errors(debug):
             import_ray()
         runner = RayEngine(job, address=address, workers=workers, gpus_per_worker=gpus_per_worker, debug=debug)
-    with setup_errors(debug):  # the Ray engine can only tell once started that no worker can run
-        failed = process_inputs(
-            paths, job, runner, json_lines=json_lines, quiet=quiet, overwrite=overwrite, debug=debug
-        )
-    raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
-
-
-def check_frame_range(start: float, end: float | None) -> None:
-    if end is not None and end <= start:
-        usage_error(f"--end ({end}) must be after --start ({start})")
-
-
-def check_mesh_format(mesh_format: str) -> None:
-    if mesh_format not in ("obj", "ply", "glb"):
-        usage_error(f"--mesh-format must be obj, ply or glb, not '{mesh_format}'")
-
-
-def make_pipelines(job: Job) -> Pipelines:
-    """The models and backend, loaded once; what stops every input from running is a usage error."""
-    from bodyfit_cli.batch.jobs import Pipelines
-
-    check_mesh_format(job.opts.mesh_format)
-    try:
-        return Pipelines(job)
-    except BodyfitError as e:  # device, method, body model, --out: nothing can run, so a usage error
-        usage_error(str(e))
-        raise
-
-
-class Runner(Protocol):
-    """An engine: runs the inputs still to do and yields their outcomes as they finish (the progress bar is
-    the caller's)."""
-
-    def start(self) -> None:
-        """Get ready to run inputs (load the models); called once, only when some input is left to do, and
-        before any input is reported, so that what stops every input is the run's one usage error."""
-
-    def __call__(self, items: list[InputItem], progress: Progress) -> Iterator[Outcome]: ...
-
-
-class LocalRunner:
-    """The local engine: one input after the other in this process, with a progress bar of a video's frames.
-    The models load in `start`, so a run whose inputs are all finished imports neither torch nor MediaPipe."""
-
-    def __init__(self, job: Job) -> None:
-        check_mesh_format(job.opts.mesh_format)  # checks that need nothing loaded come first, done inputs or not
-        self.job = job
-        self.pipelines: Pipelines | None = None
-
-    def start(self) -> None:
-        self.pipelines = make_pipelines(self.job)
-
-    def __call__(self, items: list[InputItem], progress: Progress) -> Iterator[Outcome]:
-        from bodyfit_cli.batch.jobs import attempt
-
-        pipelines = self.pipelines
-        if not items:
-            return
-        assert pipelines is not None, "start() runs first"
-        for item in items:
-            stop_if_ctrl_c()
-            task = progress.add_task(item.path.name, total=None, unit="frames")
-            outcome = attempt(
-                item,
-                lambda: pipelines.run(item, lambda done, total: progress.update(task, completed=done, total=total)),
-            )
-            progress.remove_task(task)
-            yield outcome
-
-
-def process_inputs(
-    paths: list[str], job: Job, runner: Runner, *, json_lines: bool, quiet: bool, overwrite: bool, debug: bool
-) -> int:
-    """The loop of `image`, `video` and `batch` over their inputs: expand the arguments, skip finished inputs
-    (their result file exists) unless --overwrite, hand the others to `runner`, one failure never stopping
-    the rest; one line per input on stderr, one JSON object per input on stdout with --json, in the order
-    inputs finish. Returns the number of failed inputs.
-
-    Which inputs are finished is told from their result paths alone, before `runner.start()` loads anything,
-    and `start` runs only when some input is left to do: a re-run with nothing to do loads no model."""
-    from bodyfit_cli.batch.jobs import attempt
-    from bodyfit_cli.io.inputs import expand_inputs
-
-    bad_args: list[tuple[str, InputError]] = []
-    items = expand_inputs(paths, set(job.kinds), stdin=sys.stdin, errors=bad_args)  # a bad argument fails alone
-    done_paths = {item: job.result_path(item) for item in items}
-    todo = [item for item in items if overwrite or not done_paths[item].is_file()]
-    if todo:
-        runner.start()  # what stops every input (e.g. an unknown --method) is reported before anything else
-    failed = len(bad_args)
-    for arg, e in bad_args:
-        fail_line(str(e))
-        if json_lines:
-            emit({"input": arg, "error": str(e)})
-
-    def finish(outcome: Outcome, skip_line: str | None = None) -> None:
-        nonlocal failed
-        if outcome.result is None:
-            failed += 1
-            if debug:
-                sys.stderr.write(outcome.trace)
-            fail_line(outcome.message)
-            if json_lines:
-                emit({"input": str(outcome.item.path), "error": outcome.error})
-            return
-        if "decode_error" in outcome.result:
-            warn_line(f"{outcome.item.path}: {outcome.result['decode_error']}")
-        if not quiet:
-            line = skip_line or describe(outcome.item, outcome.result, job.result_path(outcome.item))
-            err.print(line, soft_wrap=True, markup=False)  # paths may hold [brackets]
-        if json_lines:
-            emit(outcome.result)
-
-    with progress_bar(err, disable=quiet, transient=True) as progress:
-        task = progress.add_task("inputs", total=len(items), visible=len(items) > 1)
-        waiting = set(todo)
-        for item in items:
-            if item in waiting:
-                continue
-            done = done_paths[item]
-            outcome = attempt(item, lambda: job.load_done(item, done))
-            finish(outcome, skip_line=f"skip {item.path} (done: {done}; --overwrite to redo)")
-            progress.advance(task)
-        for outcome in runner(todo, progress):
-            finish(outcome)
-            progress.advance(task)
-    return failed
-
-
-def describe(item: InputItem, result: dict, done: Path) -> str:
-    """The line a finished input gets on stderr."""
-    if "frames" in result:
-        tracks = len(result["tracks"])
-        return (
-            f"{item.path}: {result['frames']} frames, {tracks} {'track' if tracks == 1 else 'tracks'}, "
-            f"{result['frames_per_s']} frames/s -> {done}"
-        )
-    n = len(result["people"])
-    return f"{item.path}: {n} {'person' if n == 1 else 'people'} -> {done}"
-
-
-def emit(obj: dict) -> None:
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
+    run_job(paths, job, runner, json_lines=json_lines, quiet=quiet, overwrite=overwrite, debug=debug)
 
 
 def usage_error(message: str) -> None:
@@ -440,16 +421,17 @@ def bench(
     n: int = typer.Option(500, min=1, help="Number of synthetic views."),
     seed: int = typer.Option(0, help="Seed for the poses, cameras, noise and dropout."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the results here as JSON."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    device: Device = FitOpts.device,
     batch: int = typer.Option(1, min=1, help="People fitted together (time per person = batch time / batch)."),
-    prior: str = typer.Option("gmm", help="SMPLify's pose prior: gmm (learned) or simple."),
-    init: str = typer.Option(
-        "auto",
-        help="Initialisation for every method: regressor, spin, mean, or auto (per method: the mean pose for hund, else spin or regressor).",
+    prior: Prior = typer.Option(Prior.gmm, help="SMPLify's pose prior: gmm (learned) or simple (hand-set)."),
+    init: Init = typer.Option(
+        Init.auto,
+        help="Initialisation for every method: regressor, spin, mean, or auto (per method: the mean pose for hund, "
+        "else spin or regressor).",
     ),
-    body_model: str = typer.Option("default", help="default, smpl or smplx."),
-    model_dir: Path | None = typer.Option(None, help="Folder with smpl/ or smplx/ model files."),
-    debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks."),
+    body_model: BodyModelName = FitOpts.body_model,
+    model_dir: Path | None = FitOpts.model_dir,
+    debug: bool = FitOpts.debug,
 ) -> None:
     """Compare fitting methods on 2D views of known 3D poses: accuracy and time per person."""
     from bodyfit_cli.evaluation.report import run_bench
@@ -464,13 +446,13 @@ def bench(
             n=n,
             seed=seed,
             json_out=json_out,
-            device=device,
+            device=device.value,
             batch=batch,
-            prior=prior,
-            body_model=body_model,
+            prior=prior.value,
+            body_model=body_model.value,
             model_dir=model_dir,
             console=err,
-            init=init,
+            init=init.value,
         )
 
 
@@ -490,8 +472,8 @@ def train_data(
         None,
         help="Comma-separated CMU subjects whose trials are skipped, or none (default: the benchmarks' held-out subjects).",
     ),
-    body_model: str = typer.Option("default", help="default, smpl or smplx."),
-    model_dir: Path | None = typer.Option(None, help="Folder with smpl/ or smplx/ model files."),
+    body_model: BodyModelName = FitOpts.body_model,
+    model_dir: Path | None = FitOpts.model_dir,
 ) -> None:
     """Retarget motion capture to the body model: the pose dataset every learned part trains on."""
     from bodyfit_cli.training.commands import make_pose_dataset
@@ -501,7 +483,7 @@ def train_data(
     if hold_out is not None:
         cfg = replace(cfg, hold_out=tuple(s.strip() for s in hold_out.split(",") if s.strip() not in ("", "none")))
     with setup_errors():
-        make_pose_dataset(mocap, out, cfg, body_model, model_dir, err)
+        make_pose_dataset(mocap, out, cfg, body_model.value, model_dir, err)
 
 
 @train_app.command("prior")
@@ -529,278 +511,234 @@ def train_detect(
     max_people: int = typer.Option(4, min=1, help="Most people per image or frame."),
 ) -> None:
     """Detect the people in images and video frames once, for the trainers that learn from pictures
-    (train regressor --in-the-loop, train hund --unlabelled)."""
+    (train spin, train lgd and train hund --unlabelled)."""
     from bodyfit_cli.training.detections import detect_inputs
 
     with setup_errors():
         detect_inputs(paths, out, stride, max_people, err)
 
 
-def _train_network(
-    kind: str,
-    data: Path,
-    out: Path | None,
-    checkpoint: Path | None,
-    resume: bool,
-    device: str,
-    body_model: str,
-    model_dir: Path | None,
-    **config: object,
-) -> None:
-    from bodyfit_cli.networks.weights import trained_file
-    from bodyfit_cli.training.commands import make_network
-    from bodyfit_cli.training.networks import NetworkConfig
-
-    out = out or trained_file(kind, body_model)
-    checkpoint = checkpoint or Path("data/checkpoints") / f"{out.stem}.ckpt"
-    with setup_errors():
-        make_network(
-            NetworkConfig(kind=kind, **config), data, out, checkpoint, resume, device, body_model, model_dir, err
-        )
+def recipe_option(kind: str, name: str, *decls: str, **limits: Any) -> Any:
+    """The option for field `name` of `NetworkConfig`: its default the shipped recipe of `kind`, its help the field's."""
+    return typer.Option(getattr(RECIPES[kind], name), *decls, help=help_of(NetworkConfig, name), **limits)
 
 
-_DATA = typer.Option(Path("data/poses.npz"), help="Pose dataset from 'bodyfit train data'.")
-_OUT = typer.Option(
+def spin_option(name: str, *decls: str, **limits: Any) -> Any:
+    """The option for field `name` of `InTheLoopConfig`: its default the shipped spin's recipe, its help the field's."""
+    return typer.Option(getattr(InTheLoopConfig(), name), *decls, help=help_of(InTheLoopConfig, name), **limits)
+
+
+SHARE = {"min": 0.0, "max": 1.0}
+Teacher = choices("Teacher", TEACHERS)
+TRAIN_DATA = typer.Option(Path("data/poses.npz"), help="Pose dataset from 'bodyfit train data'.")
+TRAIN_OUT = typer.Option(
     None,
     help="Where to write the weights (default: data/models/<kind>_<body-model>.pt; the shipped "
     "ones, which fits use, are models/<kind>_<body-model>.pt).",
 )
-_CHECKPOINT = typer.Option(None, help="Checkpoint file (default: data/checkpoints/<out name>.ckpt).")
-_RESUME = typer.Option(False, "--resume", help="Continue from the checkpoint if there is one.")
-_LR = typer.Option(1e-3, help="Peak learning rate.")
-_HIDDEN = typer.Option(512, min=8, help="Width of the network.")
-_SEED = typer.Option(0, help="Seed for the network's start and every batch.")
-_UNLABELLED = typer.Option(
-    None, help="Detected people without truth ('bodyfit train detect' files) for self-supervised batches; repeat."
-)
-_UNLABELLED_EVERY = typer.Option(2, min=1, help="With --unlabelled, every k-th batch is self-supervised.")
-_MIX_PARTS = typer.Option(
-    0.0,
-    min=0.0,
-    max=1.0,
-    help="Share of training poses whose legs, arms, spine and head "
-    "each come, with even odds, from another pose: poses beyond the mocap's.",
-)
-_TILT = typer.Option(
-    0.0,
-    min=0.0,
-    max=1.0,
-    help="Share of training poses turned about a random horizontal axis by up to 100 degrees: "
-    "lying, crawling and bending-over orientations the mocap lacks.",
-)
-_LANDMARKS = typer.Option(
-    0.0,
-    min=0.0,
-    max=1.0,
-    help="Share of synthetic views given MediaPipe-like 3D world landmarks; above 0 the network reads the "
-    "detector's world landmarks beside the 2D keypoints (people without them still fit from 2D). "
-    "With --in-the-loop, the starting regressor's setting is kept.",
-)
-_REGRESSOR_STARTS = typer.Option(
-    0.0,
-    min=0.0,
-    max=1.0,
-    help="Share of training fits that start from the trained regressor's prediction "
-    "(models/regressor_<body-model>.pt), as fits do at test time; the rest start from the mean pose or perturbed truth.",
-)
-_DEVICE = typer.Option("auto", help="auto, cpu or cuda.")
-_BODY_MODEL = typer.Option("default", help="default, smpl or smplx.")
-_MODEL_DIR = typer.Option(None, help="Folder with smpl/ or smplx/ model files.")
+TRAIN_CHECKPOINT = typer.Option(None, help="Checkpoint file (default: data/checkpoints/<out name>.ckpt).")
+TRAIN_RESUME = typer.Option(False, "--resume", help="Continue from the checkpoint if there is one.")
+
+
+def unlabelled_files(paths: list[Path]) -> list[str]:
+    """`--unlabelled`: the files as given, or none (`--unlabelled none`)."""
+    return [] if [str(p) for p in paths] == ["none"] else [str(p) for p in paths]
+
+
+def train_network(
+    cfg: NetworkConfig,
+    data: Path,
+    out: Path | None,
+    checkpoint: Path | None,
+    resume: bool,
+    device: Enum,
+    body_model: Enum,
+    model_dir: Path | None,
+) -> None:
+    from bodyfit_cli.networks.weights import trained_file
+    from bodyfit_cli.training.commands import make_network
+
+    out = out or trained_file(cfg.kind, body_model.value)
+    checkpoint = checkpoint or Path("data/checkpoints") / f"{out.stem}.ckpt"
+    with setup_errors():
+        make_network(cfg, data, out, checkpoint, resume, device.value, body_model.value, model_dir, err)
 
 
 @train_app.command("regressor")
 def train_regressor(
-    data: Path = _DATA,
-    out: Path | None = _OUT,
-    checkpoint: Path | None = _CHECKPOINT,
-    resume: bool = _RESUME,
-    steps: int = typer.Option(2000, min=1, help="Training steps (without --in-the-loop)."),
-    tilt: float = _TILT,
-    landmarks: float = _LANDMARKS,
-    batch: int | None = typer.Option(
-        None, min=1, help="Synthetic views per step (default 256; 128 with --in-the-loop)."
-    ),
-    lr: float | None = typer.Option(None, help="Peak learning rate (default 1e-3; 1e-4 with --in-the-loop)."),
-    hidden: int = _HIDDEN,
-    seed: int = _SEED,
-    device: str = _DEVICE,
-    body_model: str = _BODY_MODEL,
-    model_dir: Path | None = _MODEL_DIR,
-    in_the_loop: list[Path] | None = typer.Option(
-        None,
-        "--in-the-loop",
-        help="Detected people ('bodyfit train detect' files; repeat for several): train "
-        "further with fitting in the loop (SPIN), to data/models/regressor_spin_<body-model>.pt unless --out (what "
-        "--init/--method spin use: models/regressor_spin_<body-model>.pt).",
-    ),
-    start_from: Path | None = typer.Option(
-        None, help="--in-the-loop: regressor to start from (default: the shipped models/regressor_<body-model>.pt)."
-    ),
-    epochs: int = typer.Option(20, min=1, help="--in-the-loop: passes over the detected people."),
-    people: int = typer.Option(64, min=1, help="--in-the-loop: detected people per step, each fitted by the teacher."),
-    max_error: float = typer.Option(
-        0.04,
-        min=0.0,
-        help="--in-the-loop: fits off the keypoints by more than this share of the person's box "
-        "diagonal (mean) are not learned from.",
-    ),
-    teacher: str = typer.Option(
-        "lgd",
-        help="--in-the-loop: what fits the detected people from the regressor's prediction: lgd, or smplify "
-        "(as in SPIN).",
-    ),
-    mirror: bool = typer.Option(
-        True, "--mirror/--no-mirror", help="--in-the-loop: also learn from each person's mirror image."
-    ),
+    data: Path = TRAIN_DATA,
+    out: Path | None = TRAIN_OUT,
+    checkpoint: Path | None = TRAIN_CHECKPOINT,
+    resume: bool = TRAIN_RESUME,
+    steps: int = recipe_option("regressor", "steps", min=1),
+    batch: int = recipe_option("regressor", "batch", min=1),
+    lr: float = recipe_option("regressor", "lr"),
+    hidden: int = recipe_option("regressor", "hidden", min=8),
+    tilt: float = recipe_option("regressor", "tilt", **SHARE),
+    landmarks: float = recipe_option("regressor", "landmarks", **SHARE),
+    seed: int = recipe_option("regressor", "seed"),
+    device: Device = FitOpts.device,
+    body_model: BodyModelName = FitOpts.body_model,
+    model_dir: Path | None = FitOpts.model_dir,
 ) -> None:
-    """Train the keypoint regressor (--init regressor, --method regressor) on synthetic views of the pose dataset;
-    with --in-the-loop, train it further on detected people with fitting (LGD or SMPLify) in the loop (SPIN)."""
-    if in_the_loop:
-        from bodyfit_cli.networks.weights import trained_file
-        from bodyfit_cli.training.in_the_loop import InTheLoopConfig, run_in_the_loop
+    """Train the keypoint regressor (--init regressor, --method regressor) on synthetic views of the pose
+    dataset."""
+    cfg = replace(
+        RECIPES["regressor"], steps=steps, batch=batch, lr=lr, hidden=hidden, tilt=tilt, landmarks=landmarks, seed=seed
+    )
+    train_network(cfg, data, out, checkpoint, resume, device, body_model, model_dir)
 
-        out = out or trained_file("regressor_spin", body_model)
-        cfg = InTheLoopConfig(
-            epochs=epochs,
-            batch=people,
-            synthetic_batch=batch or 128,
-            lr=lr or 1e-4,
-            max_error=max_error,
-            teacher=teacher,
-            mirror=mirror,
-            tilt=tilt,
-            seed=seed,
+
+@train_app.command("spin")
+def train_spin(
+    detections: list[Path] = typer.Argument(..., help="Detected people ('bodyfit train detect' files)."),
+    data: Path = TRAIN_DATA,
+    out: Path | None = typer.Option(
+        None,
+        help="Where to write the weights (default: data/models/regressor_spin_<body-model>.pt; what --init/--method "
+        "spin use is models/regressor_spin_<body-model>.pt).",
+    ),
+    checkpoint: Path | None = TRAIN_CHECKPOINT,
+    resume: bool = TRAIN_RESUME,
+    start_from: Path | None = typer.Option(
+        None, help="Regressor to start from (default: the shipped models/regressor_<body-model>.pt)."
+    ),
+    epochs: int = spin_option("epochs", min=1),
+    people: int = spin_option("batch", "--people", min=1),
+    synthetic_batch: int = spin_option("synthetic_batch", min=1),
+    lr: float = spin_option("lr"),
+    max_error: float = spin_option("max_error", min=0.0),
+    teacher: Teacher = spin_option("teacher"),
+    mirror: bool = spin_option("mirror", "--mirror/--no-mirror"),
+    tilt: float = spin_option("tilt", **SHARE),
+    seed: int = spin_option("seed"),
+    device: Device = FitOpts.device,
+    body_model: BodyModelName = FitOpts.body_model,
+    model_dir: Path | None = FitOpts.model_dir,
+) -> None:
+    """Train the keypoint regressor further on detected people with fitting (LGD or SMPLify) in the loop (SPIN):
+    the regressor --init/--method spin use."""
+    from bodyfit_cli.networks.weights import trained_file
+    from bodyfit_cli.training.in_the_loop import run_in_the_loop
+
+    cfg = InTheLoopConfig(
+        epochs=epochs,
+        batch=people,
+        synthetic_batch=synthetic_batch,
+        lr=lr,
+        max_error=max_error,
+        teacher=teacher.value,
+        mirror=mirror,
+        tilt=tilt,
+        seed=seed,
+    )
+    out = out or trained_file("regressor_spin", body_model.value)
+    with setup_errors():
+        run_in_the_loop(
+            cfg, detections, data, start_from, out, checkpoint, resume, device.value, body_model.value, model_dir, err
         )
-        with setup_errors():
-            run_in_the_loop(
-                cfg, in_the_loop, data, start_from, out, checkpoint, resume, device, body_model, model_dir, err
-            )
-        return
-    config = {
-        "steps": steps,
-        "batch": batch or 256,
-        "lr": lr or 1e-3,
-        "hidden": hidden,
-        "tilt": tilt,
-        "landmarks": landmarks,
-        "seed": seed,
-    }
-    _train_network("regressor", data, out, checkpoint, resume, device, body_model, model_dir, **config)
 
 
 @train_app.command("lgd")
 def train_lgd(
-    data: Path = _DATA,
-    out: Path | None = _OUT,
-    checkpoint: Path | None = _CHECKPOINT,
-    resume: bool = _RESUME,
-    steps: int = typer.Option(10000, min=1, help="Training steps (the shipped weights: 10000)."),
-    batch: int = typer.Option(128, min=1, help="Synthetic views per step (each runs every descent step)."),
-    lgd_steps: int = typer.Option(
-        5, min=1, help="Descent steps the network takes per fit (3-5 in the paper; 5 for the shipped weights)."
-    ),
-    weight_2d: float = typer.Option(
-        10.0,
-        min=0.0,
-        help="Weight of the 2D keypoint loss (against the true projections) beside the 3D and parameter losses.",
-    ),
-    gradient_step: bool = typer.Option(
-        False,
-        "--gradient-step",
-        help="Each step also moves against the raw gradient by learned step sizes; the "
-        "network predicts a correction to that step.",
-    ),
-    unlabelled: list[Path] | None = _UNLABELLED,
-    unlabelled_every: int = _UNLABELLED_EVERY,
-    mix_parts: float = _MIX_PARTS,
-    tilt: float = _TILT,
-    landmarks: float = _LANDMARKS,
-    regressor_starts: float = _REGRESSOR_STARTS,
-    lr: float = _LR,
-    hidden: int = _HIDDEN,
-    seed: int = _SEED,
-    device: str = _DEVICE,
-    body_model: str = _BODY_MODEL,
-    model_dir: Path | None = _MODEL_DIR,
+    data: Path = TRAIN_DATA,
+    out: Path | None = TRAIN_OUT,
+    checkpoint: Path | None = TRAIN_CHECKPOINT,
+    resume: bool = TRAIN_RESUME,
+    steps: int = recipe_option("lgd", "steps", min=1),
+    batch: int = recipe_option("lgd", "batch", min=1),
+    lgd_steps: int = recipe_option("lgd", "lgd_steps", min=1),
+    weight_2d: float = recipe_option("lgd", "weight_2d", min=0.0),
+    gradient_step: bool = recipe_option("lgd", "gradient_step", "--gradient-step"),
+    unlabelled: list[Path] = recipe_option("lgd", "unlabelled"),
+    unlabelled_every: int = recipe_option("lgd", "unlabelled_every", min=1),
+    mix_parts: float = recipe_option("lgd", "mix_parts", **SHARE),
+    tilt: float = recipe_option("lgd", "tilt", **SHARE),
+    landmarks: float = recipe_option("lgd", "landmarks", **SHARE),
+    regressor_starts: float = recipe_option("lgd", "regressor_starts", **SHARE),
+    lr: float = recipe_option("lgd", "lr"),
+    hidden: int = recipe_option("lgd", "hidden", min=8),
+    seed: int = recipe_option("lgd", "seed"),
+    device: Device = FitOpts.device,
+    body_model: BodyModelName = FitOpts.body_model,
+    model_dir: Path | None = FitOpts.model_dir,
 ) -> None:
     """Train Learned Gradient Descent's update network (--method lgd) on synthetic views of the pose dataset, and
-    self-supervised batches of detected people when --unlabelled is given (detections of rendered motion capture
-    keep it trained on motion capture only)."""
-    config = {
-        "steps": steps,
-        "batch": batch,
-        "lr": lr,
-        "hidden": hidden,
-        "lgd_steps": lgd_steps,
-        "weight_2d": weight_2d,
-        "unlabelled": [str(p) for p in unlabelled or []],
-        "unlabelled_every": unlabelled_every,
-        "mix_parts": mix_parts,
-        "tilt": tilt,
-        "landmarks": landmarks,
-        "regressor_starts": regressor_starts,
-        "gradient_step": gradient_step,
-        "seed": seed,
-    }
-    _train_network("lgd", data, out, checkpoint, resume, device, body_model, model_dir, **config)
+    self-supervised batches of detected people (detections of rendered motion capture keep it trained on motion
+    capture only)."""
+    cfg = replace(
+        RECIPES["lgd"],
+        steps=steps,
+        batch=batch,
+        lr=lr,
+        hidden=hidden,
+        lgd_steps=lgd_steps,
+        weight_2d=weight_2d,
+        unlabelled=unlabelled_files(unlabelled),
+        unlabelled_every=unlabelled_every,
+        mix_parts=mix_parts,
+        tilt=tilt,
+        landmarks=landmarks,
+        regressor_starts=regressor_starts,
+        gradient_step=gradient_step,
+        seed=seed,
+    )
+    train_network(cfg, data, out, checkpoint, resume, device, body_model, model_dir)
+
+
+class MetaLoss(str, Enum):
+    sum = "sum"
+    last = "last"
 
 
 @train_app.command("hund")
 def train_hund(
-    data: Path = _DATA,
-    out: Path | None = _OUT,
-    checkpoint: Path | None = _CHECKPOINT,
-    resume: bool = _RESUME,
-    unlabelled: list[Path] | None = _UNLABELLED,
-    unlabelled_every: int = _UNLABELLED_EVERY,
-    steps: int = typer.Option(4000, min=1, help="Training steps."),
-    batch: int = typer.Option(128, min=1, help="People per step (each runs every stage)."),
-    stages: int = typer.Option(5, min=1, help="Recurrent stages per fit."),
-    meta_loss: str = typer.Option("sum", help="Train every stage's result (sum) or only the last (last)."),
-    masks: float = typer.Option(0.7, min=0.0, max=1.0, help="Share of synthetic people given a mask."),
-    body3d: bool = typer.Option(
-        False, "--body3d", help="Stages also read the body's 3D keypoints and joints (pelvis-relative, camera frame)."
-    ),
-    turns: bool = typer.Option(
-        False,
-        "--turns",
-        help="Stages also read, per limb, the turn of its joint that would align its projection "
-        "with the detected limb (closed-form geometry, no gradient).",
-    ),
-    mix_parts: float = _MIX_PARTS,
-    tilt: float = _TILT,
-    landmarks: float = _LANDMARKS,
-    regressor_starts: float = _REGRESSOR_STARTS,
-    lr: float = _LR,
-    hidden: int = typer.Option(256, min=8, help="Width of the network (LSTM memory)."),
-    seed: int = _SEED,
-    device: str = _DEVICE,
-    body_model: str = _BODY_MODEL,
-    model_dir: Path | None = _MODEL_DIR,
+    data: Path = TRAIN_DATA,
+    out: Path | None = TRAIN_OUT,
+    checkpoint: Path | None = TRAIN_CHECKPOINT,
+    resume: bool = TRAIN_RESUME,
+    unlabelled: list[Path] = recipe_option("hund", "unlabelled"),
+    unlabelled_every: int = recipe_option("hund", "unlabelled_every", min=1),
+    steps: int = recipe_option("hund", "steps", min=1),
+    batch: int = recipe_option("hund", "batch", min=1),
+    stages: int = recipe_option("hund", "stages", min=1),
+    meta_loss: MetaLoss = recipe_option("hund", "meta_loss"),
+    masks: float = recipe_option("hund", "masks", **SHARE),
+    body3d: bool = recipe_option("hund", "body3d", "--body3d/--no-body3d"),
+    turns: bool = recipe_option("hund", "turns", "--turns/--no-turns"),
+    mix_parts: float = recipe_option("hund", "mix_parts", **SHARE),
+    tilt: float = recipe_option("hund", "tilt", **SHARE),
+    landmarks: float = recipe_option("hund", "landmarks", **SHARE),
+    regressor_starts: float = recipe_option("hund", "regressor_starts", **SHARE),
+    lr: float = recipe_option("hund", "lr"),
+    hidden: int = recipe_option("hund", "hidden", min=8),
+    seed: int = recipe_option("hund", "seed"),
+    device: Device = FitOpts.device,
+    body_model: BodyModelName = FitOpts.body_model,
+    model_dir: Path | None = FitOpts.model_dir,
 ) -> None:
     """Train neural descent's recurrent updater (--method hund): synthetic views of the pose dataset, and
-    self-supervised batches of detected people when --unlabelled is given."""
-    if meta_loss not in ("sum", "last"):
-        usage_error(f"--meta-loss must be sum or last, not '{meta_loss}'")
-    config = {
-        "steps": steps,
-        "batch": batch,
-        "lr": lr,
-        "hidden": hidden,
-        "stages": stages,
-        "meta_loss": meta_loss,
-        "masks": masks,
-        "unlabelled": [str(p) for p in unlabelled or []],
-        "unlabelled_every": unlabelled_every,
-        "mix_parts": mix_parts,
-        "tilt": tilt,
-        "landmarks": landmarks,
-        "regressor_starts": regressor_starts,
-        "body3d": body3d,
-        "turns": turns,
-        "seed": seed,
-    }
-    _train_network("hund", data, out, checkpoint, resume, device, body_model, model_dir, **config)
+    self-supervised batches of detected people."""
+    cfg = replace(
+        RECIPES["hund"],
+        steps=steps,
+        batch=batch,
+        lr=lr,
+        hidden=hidden,
+        stages=stages,
+        meta_loss=meta_loss.value,
+        masks=masks,
+        unlabelled=unlabelled_files(unlabelled),
+        unlabelled_every=unlabelled_every,
+        mix_parts=mix_parts,
+        tilt=tilt,
+        landmarks=landmarks,
+        regressor_starts=regressor_starts,
+        body3d=body3d,
+        turns=turns,
+        seed=seed,
+    )
+    train_network(cfg, data, out, checkpoint, resume, device, body_model, model_dir)
 
 
 def keep_stderr_for_bodyfit() -> None:
@@ -824,6 +762,9 @@ def keep_stderr_for_bodyfit() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     os.close(devnull)
+    # A native crash (a segfault in a library) would now end the process without a word: say so on the
+    # terminal, with where Python was.
+    faulthandler.enable(file=sys.stderr)
 
 
 def main() -> None:

@@ -9,17 +9,36 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
+from bodyfit_cli.fitting.registry import INITS, METHODS, POSE_PRIORS
 from bodyfit_cli.io.inputs import InputItem
+from bodyfit_cli.vocabulary import BODY_MODEL_NAMES, DEVICES, MESH_FORMATS
 
 # The per-track animation files of a clip (`--export`): BVH, animated glTF binary, AMASS-style .npz.
 EXPORT_FORMATS: tuple[str, ...] = ("bvh", "glb", "amass")
 
 
+def choices(name: str, values: Iterable[str]) -> type[Enum]:
+    """An enum of option values (each its own name), so that `--help` lists them and the parser refuses others."""
+    return Enum(name, {v: v for v in values}, type=str)  # type: ignore[return-value]
+
+
+Method = choices("Method", METHODS)
+Init = choices("Init", INITS)
+Prior = choices("Prior", POSE_PRIORS)
+Device = choices("Device", DEVICES)
+BodyModelName = choices("BodyModelName", BODY_MODEL_NAMES)
+MeshFormat = choices("MeshFormat", MESH_FORMATS)
+
+
 @dataclass
 class Options:
+    """What a fit of images (and the frames of videos) is asked for; the command line's defaults are these."""
+
     method: str = "smplify"
     out: Path = Path("bodyfit_out")
     device: str = "auto"
@@ -33,7 +52,6 @@ class Options:
     seed: int = 0
     init: str = "auto"
     pose_model: Path | None = None
-    overwrite: bool = False
 
 
 def image_result_path(opts: Options, item: InputItem) -> Path:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,18 +12,17 @@ import torch
 
 from bodyfit_cli.body.loaders import load_body_model
 from bodyfit_cli.body.model import BodyModel, BodyOutput
+from bodyfit_cli.core.device import fitting_device
+from bodyfit_cli.core.types import BodyParams, Observations
 from bodyfit_cli.detection.types import PersonKeypoints, most_confident
-from bodyfit_cli.errors import DeviceError
-from bodyfit_cli.fitting.losses import reprojection_error_px
 from bodyfit_cli.fitting.registry import make_backend, make_init
-from bodyfit_cli.fitting.types import BodyParams, Observations
 from bodyfit_cli.geometry.camera import default_focal
 from bodyfit_cli.io.atomic import ensure_dir, write_json_atomic, write_npz_atomic
 from bodyfit_cli.io.images import read_image, write_image_atomic
 from bodyfit_cli.io.inputs import InputItem
 from bodyfit_cli.io.mesh import write_mesh_atomic
 from bodyfit_cli.options import Options, image_result_path
-from bodyfit_cli.vocabulary import KEYPOINT_NAMES, SMPL_JOINT_NAMES
+from bodyfit_cli.results import NAME_ARRAYS, Fitted, empty_arrays, person_arrays, person_records
 
 if TYPE_CHECKING:
     from bodyfit_cli.render import Camera
@@ -39,8 +37,8 @@ PERSON_COLORS = [(0.55, 0.70, 0.95), (0.95, 0.65, 0.45), (0.55, 0.85, 0.60), (0.
 def person_masks(people: list[PersonKeypoints], obs: Observations) -> torch.Tensor:
     """(B, M, M) each person's detected mask over the window `detection.masks` defines from `obs` (in image
     pixels; a mask kept at detection's resolution is sampled at the window's place in it, `mask_scale`)."""
+    from bodyfit_cli.core.box import person_box
     from bodyfit_cli.detection.masks import crop_mask
-    from bodyfit_cli.networks.state import person_box
 
     box = person_box(obs)
     crops = [
@@ -48,103 +46,6 @@ def person_masks(people: list[PersonKeypoints], obs: Observations) -> torch.Tens
         for p, c, s in zip(people, box.center.cpu(), box.size.cpu())
     ]
     return torch.tensor(np.stack(crops), device=obs.keypoints.device)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise DeviceError("--device cuda: no CUDA device is available (use --device cpu or auto)")
-    if name not in ("cpu", "cuda"):
-        raise DeviceError(f"unknown device '{name}' (choose auto, cpu or cuda)")
-    return torch.device(name)
-
-
-def fitting_device(name: str) -> torch.device:
-    """The device fitting runs on, with the CPU set up for it.
-
-    Fitting runs thousands of tiny tensor ops; one thread avoids their threading overhead (measured
-    ~30% faster on 2 cores) and leaves the other core to MediaPipe and rendering.
-    """
-    device = resolve_device(name)
-    if device.type == "cpu":
-        torch.set_num_threads(1)
-    return device
-
-
-@dataclass
-class Fitted:
-    """Fitted people of one image, as tensors on the CPU."""
-
-    params: BodyParams
-    body: BodyOutput
-    obs: Observations
-    people: list[PersonKeypoints]
-
-
-NAME_ARRAYS = {"keypoint_names": np.array(KEYPOINT_NAMES), "joint_names": np.array(SMPL_JOINT_NAMES)}
-
-
-def empty_arrays(num_betas: int) -> dict[str, np.ndarray]:
-    """The `<stem>.npz` arrays for an image with nobody in it: same keys, zero people."""
-    shapes = {
-        "global_orient": (3,),
-        "body_pose": (69,),
-        "betas": (num_betas,),
-        "translation": (3,),
-        "joints3d": (len(SMPL_JOINT_NAMES), 3),
-        "keypoints3d": (len(KEYPOINT_NAMES), 3),
-        "keypoints2d": (len(KEYPOINT_NAMES), 3),
-        "focal": (2,),
-        "center": (2,),
-        "bbox": (4,),
-        "score": (),
-    }
-    arrays = {k: np.zeros((0, *s), np.float32) for k, s in shapes.items()}
-    return {**arrays, **NAME_ARRAYS}
-
-
-def person_arrays(fitted: Fitted) -> dict[str, np.ndarray]:
-    """The fitted people's parameters as (B, ...) arrays, keyed as in `<stem>.npz`."""
-    p, body, obs = fitted.params, fitted.body, fitted.obs
-    return {
-        "global_orient": p.global_orient.numpy(),
-        "body_pose": p.body_pose.reshape(len(fitted.people), -1).numpy(),
-        "betas": p.betas.numpy(),
-        "translation": p.transl.numpy(),
-        "joints3d": body.joints.numpy(),
-        "keypoints3d": body.keypoints.numpy(),
-        "keypoints2d": obs.keypoints.numpy(),
-        "focal": obs.focal.numpy(),
-        "center": obs.center.numpy(),
-        "bbox": np.array([q.bbox for q in fitted.people], np.float32),
-        "score": np.array([q.score for q in fitted.people]),
-    }
-
-
-def person_records(fitted: Fitted, model: BodyModel, mesh_names: list[str | None]) -> list[dict]:
-    """The fitted people as result-file JSON objects (CONTRACT.md's person fields)."""
-    p, body, obs = fitted.params, fitted.body, fitted.obs
-    err = reprojection_error_px(body.keypoints, obs)
-    defined = model.keypoint_defined.cpu().numpy()
-    return [
-        {
-            "id": i,
-            "bbox": [round(float(x), 2) for x in person.bbox],
-            "score": round(float(person.score), 4),
-            "camera": {"focal": obs.focal[i].tolist(), "center": obs.center[i].tolist()},
-            "translation": p.transl[i].tolist(),
-            "global_orient": p.global_orient[i].tolist(),
-            "body_pose": p.body_pose[i].reshape(-1).tolist(),
-            "betas": p.betas[i].tolist(),
-            "joints3d": body.joints[i].tolist(),
-            "keypoints3d": {n: body.keypoints[i, k].tolist() for k, n in enumerate(KEYPOINT_NAMES) if defined[k]},
-            "keypoints2d": person.as_dict(),
-            "reprojection_error_px": round(float(err[i]), 2),
-            "mesh": mesh_names[i],
-        }
-        for i, person in enumerate(fitted.people)
-    ]
 
 
 class ImagePipeline:

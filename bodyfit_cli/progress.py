@@ -1,10 +1,14 @@
-"""The one progress bar every long command shows on stderr (only on a terminal, so logs stay clean)."""
+"""What commands show on stderr: the one progress bar of every long command (only on a terminal, so logs stay
+clean), and bodyfit's own error and warning lines."""
 
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
 from rich.text import Text
+
+err = Console(stderr=True, highlight=False)
 
 
 class RateColumn(ProgressColumn):
@@ -26,3 +30,11 @@ def progress_bar(console: Console, disable: bool = False, transient: bool = Fals
         disable=disable or not console.is_terminal,
         transient=transient,
     )
+
+
+def fail_line(message: str) -> None:
+    err.print(f"[bold red]bodyfit: error:[/] {escape(message)}", soft_wrap=True)
+
+
+def warn_line(message: str) -> None:
+    err.print(f"[bold yellow]bodyfit: warning:[/] {escape(message)}", soft_wrap=True)

@@ -135,3 +135,9 @@ def mirror_name(name: str) -> str:
 def indices(names: tuple[str, ...] | list[str], table: dict[str, int]) -> list[int]:
     """Indices of `names` in a name table (raises KeyError on an unknown name)."""
     return [table[n] for n in names]
+
+
+# Choices the command line lists in --help; their owners (body.loaders, core.device, io.mesh) take them from here.
+BODY_MODEL_NAMES = ("default", "smpl", "smplx")
+DEVICES = ("auto", "cpu", "cuda")
+MESH_FORMATS = ("obj", "ply", "glb")

@@ -166,7 +166,7 @@ def test_ray_overwrite_redoes_and_a_bad_input_fails_alone(tree: Path, ray_run, r
     [
         pytest.param(["--engine", "ray", "--gpus-per-worker", "1"], ["--gpus-per-worker", "0 GPUs"], id="no-gpus"),
         pytest.param(["--engine", "local", "--workers", "2"], ["--engine ray"], id="workers-without-ray"),
-        pytest.param(["--engine", "spark"], ["--engine", "local or ray"], id="unknown-engine"),
+        pytest.param(["--engine", "spark"], ["--engine", "'local', 'ray'", "batch --help"], id="unknown-engine"),
     ],
 )
 def test_usage_errors(tree: Path, ray_cluster: ModuleType, args: list[str], words: list[str]) -> None:

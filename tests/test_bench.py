@@ -14,11 +14,11 @@ import torch
 
 from bodyfit_cli.body.loaders import load_body_model
 from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.core.types import BodyParams
 from bodyfit_cli.errors import InputError
 from bodyfit_cli.evaluation.benchmark import make_views, pick_poses, read_keypoints3d, run_methods, score
 from bodyfit_cli.fitting.init import MeanInit, relaxed_pose
 from bodyfit_cli.fitting.registry import make_backend
-from bodyfit_cli.fitting.types import BodyParams
 from bodyfit_cli.networks.weights import weights_file
 from bodyfit_cli.vocabulary import KEYPOINT_NAMES
 

@@ -341,15 +341,17 @@ def test_a_fit_without_detection_or_overlay_loads_neither(scene: Scene) -> None:
 
 
 def test_a_usage_error_comes_before_any_input_is_reported(scene: Scene, first_run: FirstRun, monkeypatch) -> None:
-    """img.png is done and other.png is not: the models must load, an unknown --method stops the run, and
+    """img.png is done and other.png is not: the models must load, a missing body model stops the run, and
     that one line is all it prints (no skip line first)."""
     write_gray_image(scene.root / "other.png")
     monkeypatch.chdir(scene.root)
-    args = ["image", "img.png", "other.png", "--keypoints", "kp.json", "--out", "D", "--method", "nope", "--json"]
+    monkeypatch.delenv("BODYFIT_MODEL_DIR", raising=False)
+    missing = ["--body-model", "smpl", "--model-dir", "nomodels"]
+    args = ["image", "img.png", "other.png", "--keypoints", "kp.json", "--out", "D", *missing, "--json"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2, (result.stderr, result.exception)
     [line] = error_lines(result)
-    assert "unknown method 'nope'" in line
+    assert "SMPL_NEUTRAL" in line and "--model-dir" in line
     assert result.stdout == ""
 
 
@@ -443,7 +445,8 @@ def test_lone_missing_path(scene: Scene, bad) -> None:
         ),
         pytest.param(["img.png", "--device", "cuda"], 2, ["cuda", "no CUDA device"], id="no-cuda"),
         pytest.param(["img.png", "--out", "afile"], 2, ["afile", "not a directory"], id="out-is-a-file"),
-        pytest.param(["img.png", "--method", "nope"], 2, ["nope", "unknown method", "hund"], id="unknown-method"),
+        pytest.param(["img.png", "--method", "nope"], 2, ["nope", "--method", "hund", "--help"], id="unknown-method"),
+        pytest.param(["img.png", "--mesh-format", "stl"], 2, ["stl", "--mesh-format", "obj"], id="unknown-mesh-format"),
     ],
 )
 def test_one_clear_line_per_error(
@@ -521,3 +524,17 @@ def test_native_writes_to_descriptor_2_are_dropped_unless_asked_for(native_logs:
     assert ("native\n" in run.stderr) == native_logs
     assert run.stderr.replace("native\n", "").startswith("ours\nTraceback")
     assert run.stderr.rstrip().endswith("RuntimeError: tracebacks still show")
+
+
+def test_a_native_crash_is_not_silent() -> None:
+    """Descriptor 2 goes to /dev/null, but a crash in native code still says so on the terminal."""
+    code = (
+        "import ctypes\n"
+        "from bodyfit_cli.cli import keep_stderr_for_bodyfit\n"
+        "keep_stderr_for_bodyfit()\n"
+        "ctypes.string_at(0)\n"  # reads address 0: a segmentation fault
+    )
+    env = {k: v for k, v in os.environ.items() if k != "BODYFIT_NATIVE_LOGS"}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode != 0
+    assert "Segmentation fault" in run.stderr, run.stderr

@@ -19,15 +19,23 @@ import torch
 
 from bodyfit_cli.body.loaders import load_body_model
 from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.core.types import BodyParams
 from bodyfit_cli.export.amass import Y_UP_TO_Z_UP, write_amass
 from bodyfit_cli.export.bvh import BVH_JOINT_NAMES, write_bvh
 from bodyfit_cli.export.gltf import write_glb
-from bodyfit_cli.export.motion import CAMERA_TO_Y_UP, MotionRecorder, TrackMotion, forward_kinematics, rest_body
-from bodyfit_cli.fitting.types import BodyParams
+from bodyfit_cli.export.motion import (
+    CAMERA_TO_Y_UP,
+    MotionRecorder,
+    TrackMotion,
+    forward_kinematics,
+    gravity_up,
+    level_turn,
+    rest_body,
+)
 from bodyfit_cli.io.inputs import InputItem
 from bodyfit_cli.mocap import read_amass, read_bvh
-from bodyfit_cli.options import EXPORT_FORMATS, clip_outputs, parse_exports
-from bodyfit_cli.pipeline import Fitted, Options
+from bodyfit_cli.options import EXPORT_FORMATS, Options, clip_outputs, parse_exports
+from bodyfit_cli.results import Fitted
 from bodyfit_cli.vocabulary import SMPL_JOINT_NAMES, SMPL_PARENTS
 from tests.test_video import bodyfit, read_jsonl, write_clip
 
@@ -118,6 +126,39 @@ def test_motion_is_the_fitted_bodies_on_a_uniform_grid_in_a_y_up_world(model, re
             lowest.append((vertices @ to_world[:3, :3].T + to_world[:3, 3])[:, 1].min())
         stands_on[tid] = np.percentile(lowest, 20)
     assert stands_on[1] == pytest.approx(0, abs=1e-6) and stands_on[0] > 0.01
+
+
+def walk_seen_by(pitch_deg: float, across: bool, g: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Upright people walking on a floor, seen by a camera turned y up and pitched down by `pitch_deg`: their
+    lowest points (planted feet, some frames in the air) and trunks (leaning 4 degrees the way they walk, with
+    sway), in that camera's frame; and the true up there. `across`: the walk covers an area, not a line."""
+    t = np.linspace(0, 1, 120)
+    path = np.stack([4 * t - 2, np.zeros_like(t), np.sin(6 * t) * (1.5 if across else 0.05)], -1)
+    lowest = path + np.where(g.random(len(t)) < 0.2, 0.15, 0.0)[:, None] * [0, 1, 0]  # a fifth in the air
+    lean = np.radians(4.0)
+    trunks = np.array([np.sin(lean), np.cos(lean), 0.0]) * 0.5 + g.normal(0, 0.02, (len(t), 3))
+    p = np.radians(pitch_deg)
+    pitch = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
+    return lowest @ pitch.T + [0, -1.0, -5.0], trunks @ pitch.T, pitch @ [0, 1, 0]
+
+
+@pytest.mark.parametrize("across", [False, True], ids=["line", "area"])
+@pytest.mark.parametrize("pitch", [0.0, 12.0])
+def test_gravity_is_found_from_the_bodies_for_a_pitched_camera(pitch: float, across: bool) -> None:
+    lowest, trunks, true_up = walk_seen_by(pitch, across, np.random.default_rng(1))
+    up = gravity_up(lowest, trunks)
+    assert np.degrees(np.arccos(min(1.0, up @ true_up))) < 1.0  # the walk's lean and the camera's pitch both taken out
+    turned = lowest @ level_turn(up).T
+    planted = turned[turned[:, 1] <= np.percentile(turned[:, 1], 50), 1]
+    assert np.ptp(planted) < 0.02  # the planted feet on one level floor
+
+
+def test_bodies_that_show_no_up_leave_the_camera_level() -> None:
+    lowest, trunks, _ = walk_seen_by(12.0, False, np.random.default_rng(2))
+    lying = trunks @ np.array([[0, 1, 0], [-1, 0, 0], [0, 0, 1.0]]).T  # every trunk turned 90 degrees: lying
+    tumbling = np.random.default_rng(3).normal(size=trunks.shape)  # no agreement at all
+    for bad in (lying, tumbling):
+        assert np.array_equal(gravity_up(lowest, bad), [0.0, 1.0, 0.0])
 
 
 def test_missing_frames_are_turned_along_the_shortest_arc_in_proportion_to_time(recorded) -> None:

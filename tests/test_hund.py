@@ -13,6 +13,7 @@ import torch
 
 from bodyfit_cli.body.loaders import load_body_model
 from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.core.types import BodyParams
 from bodyfit_cli.evaluation.benchmark import score
 from bodyfit_cli.fitting import lgd as lgd_module
 from bodyfit_cli.fitting.hund import (
@@ -31,7 +32,6 @@ from bodyfit_cli.fitting.lgd import LearnedGradientDescent
 from bodyfit_cli.fitting.priors import load_prior
 from bodyfit_cli.fitting.registry import make_backend, make_init
 from bodyfit_cli.fitting.silhouette import Silhouettes, has_mask, silhouette_loss, surface_ids
-from bodyfit_cli.fitting.types import BodyParams
 from bodyfit_cli.geometry.camera import project
 from bodyfit_cli.geometry.rotations import axis_angle_to_matrix
 from bodyfit_cli.networks import state
@@ -39,9 +39,10 @@ from bodyfit_cli.networks.hund import NeuralDescent
 from bodyfit_cli.networks.lgd import UpdateNetwork
 from bodyfit_cli.networks.weights import read_network_file, weights_file
 from bodyfit_cli.training.detections import DetectionSet
-from bodyfit_cli.training.networks import NetworkConfig, train_network
+from bodyfit_cli.training.networks import train_network
 from bodyfit_cli.training.objectives import unlabelled_loss
 from bodyfit_cli.training.pose_data import PoseDataset
+from bodyfit_cli.training.recipes import NetworkConfig
 from bodyfit_cli.training.views import ViewSampler
 from bodyfit_cli.vocabulary import KEYPOINT_INDEX, NUM_KEYPOINTS, SEGMENTS
 from tests.test_learned import toy_dataset, write_toy_data

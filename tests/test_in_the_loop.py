@@ -12,19 +12,21 @@ import torch
 
 from bodyfit_cli.body.loaders import load_body_model
 from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.core.types import BodyParams
 from bodyfit_cli.detection.types import PersonKeypoints, bbox_from_keypoints
 from bodyfit_cli.errors import BodyfitError, InputError, MethodUnavailable
 from bodyfit_cli.fitting.lgd import LearnedGradientDescent
 from bodyfit_cli.fitting.registry import make_backend, make_init
-from bodyfit_cli.fitting.types import BodyParams
 from bodyfit_cli.networks import weights as weights_module
 from bodyfit_cli.networks.regressor import KeypointRegressor
 from bodyfit_cli.networks.weights import read_network_file, save_network, weights_file
-from bodyfit_cli.pipeline import ImagePipeline, Options
+from bodyfit_cli.options import Options
+from bodyfit_cli.pipeline import ImagePipeline
 from bodyfit_cli.training.detections import DetectionRows, DetectionSet
-from bodyfit_cli.training.in_the_loop import BestFits, InTheLoopConfig, train_in_the_loop
-from bodyfit_cli.training.networks import file_digest
+from bodyfit_cli.training.in_the_loop import BestFits, train_in_the_loop
 from bodyfit_cli.training.pose_data import PoseDataset
+from bodyfit_cli.training.recipes import InTheLoopConfig
+from bodyfit_cli.training.runs import file_digest
 from bodyfit_cli.training.views import ViewSampler
 from bodyfit_cli.vocabulary import KEYPOINT_INDEX, KEYPOINT_NAMES, NUM_KEYPOINTS, mirror_name
 
@@ -302,9 +304,9 @@ def test_spin_chooses_the_in_the_loop_regressor(
     model: BodyModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     other = BodyModel(replace(load_body_model("default"), name="untrained"))
-    with pytest.raises(BodyfitError, match="--init spin.*bodyfit train regressor --in-the-loop"):
+    with pytest.raises(BodyfitError, match="--init spin.*bodyfit train spin"):
         make_init("spin", other)
-    with pytest.raises(MethodUnavailable, match="--in-the-loop"):
+    with pytest.raises(MethodUnavailable, match="bodyfit train spin"):
         make_backend("spin", other)
 
     _, _, start = tiny_setup(model, tmp_path)

@@ -12,21 +12,24 @@ import torch
 
 from bodyfit_cli.body.loaders import load_body_model
 from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.core.box import person_box
+from bodyfit_cli.core.types import BodyParams
 from bodyfit_cli.errors import BodyfitError, InputError, MethodUnavailable
 from bodyfit_cli.evaluation.benchmark import score
 from bodyfit_cli.fitting import losses
 from bodyfit_cli.fitting.init import MeanInit
-from bodyfit_cli.fitting.lgd import SIGMA, descend, reprojection_gradient
+from bodyfit_cli.fitting.lgd import descend, reprojection_gradient
 from bodyfit_cli.fitting.registry import make_backend, make_init
-from bodyfit_cli.fitting.types import BodyParams
 from bodyfit_cli.geometry.rotations import matrix_to_axis_angle
 from bodyfit_cli.networks import state
 from bodyfit_cli.networks.lgd import UpdateNetwork
 from bodyfit_cli.networks.regressor import KeypointRegressor
 from bodyfit_cli.networks.weights import build_network, load_network, read_network_file, weights_file
-from bodyfit_cli.training.networks import NetworkConfig, file_digest, same_run, starting_states, train_network
+from bodyfit_cli.training.networks import same_run, starting_states, train_network
 from bodyfit_cli.training.objectives import WEIGHTS, state_loss
 from bodyfit_cli.training.pose_data import VALIDATION_TRIALS, PoseDataset
+from bodyfit_cli.training.recipes import NetworkConfig
+from bodyfit_cli.training.runs import file_digest
 from bodyfit_cli.training.views import TILT_DEG, ViewSampler
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,7 +132,7 @@ def test_simulated_landmarks_err_as_mediapipe_does_and_only_for_their_share(mode
 
 def test_world_features_are_hip_centred_and_zero_without_landmarks(sampler: ViewSampler) -> None:
     obs = sampler.sample(8, seed=2).obs
-    box = state.person_box(obs)
+    box = person_box(obs)
     assert torch.equal(state.world_features(obs), torch.zeros(8, state.NUM_WORLD_FEATURES))
     points = torch.randn(8, obs.keypoints.shape[1], 3)
     moved = replace(obs, points3d=points + torch.tensor([0.3, -1.0, 2.0]))
@@ -144,8 +147,8 @@ def test_features_do_not_depend_on_where_the_person_is_or_how_large(sampler: Vie
     moved = replace(batch.obs, keypoints=batch.obs.keypoints.clone())
     moved.keypoints[..., :2] = batch.obs.keypoints[..., :2] * 2 + 100
     moved.scale = batch.obs.scale * 2
-    f0 = state.keypoint_features(batch.obs, state.person_box(batch.obs))
-    f1 = state.keypoint_features(moved, state.person_box(moved))
+    f0 = state.keypoint_features(batch.obs, person_box(batch.obs))
+    f1 = state.keypoint_features(moved, person_box(moved))
     pose_part = slice(0, f0.shape[1] - 3)
     assert torch.allclose(f0[:, pose_part], f1[:, pose_part], atol=1e-5)
     assert not torch.allclose(f0[:, -3:], f1[:, -3:])  # where the box is in the view does change
@@ -157,7 +160,7 @@ def test_a_small_step_against_the_reprojection_gradient_lowers_the_loss(model: B
     grad = reprojection_gradient(model, x, batch.obs, batch.box)
 
     def loss(x: torch.Tensor) -> torch.Tensor:
-        return losses.reprojection(state.pose(model, state.decode(x, batch.box)).keypoints, batch.obs, SIGMA)
+        return losses.reprojection(state.pose(model, state.decode(x, batch.box)).keypoints, batch.obs)
 
     step = 1e-3 * grad / grad.norm(dim=-1, keepdim=True)
     assert bool((loss(x - step) < loss(x)).all())
@@ -184,7 +187,7 @@ def test_the_gradient_step_moves_against_the_gradient_by_its_learned_sizes(
         assert torch.allclose(delta, -scale * stepped.step_sizes[0].detach() * grad)
 
     def loss(x: torch.Tensor) -> torch.Tensor:
-        return losses.reprojection(state.pose(model, state.decode(x, batch.box)).keypoints, batch.obs, SIGMA)
+        return losses.reprojection(state.pose(model, state.decode(x, batch.box)).keypoints, batch.obs)
 
     with torch.no_grad():
         assert float(loss(x + stepped(x, grad, batch.features, 0)).mean()) < float(loss(x).mean())

@@ -98,7 +98,7 @@ def test_version_prints_the_pyproject_version_without_torch() -> None:
         (["hund"], "bodyfit_cli.training.commands.make_network", TRAIN_DIR / "hund_default.pt"),
         (["regressor"], "bodyfit_cli.training.commands.make_network", TRAIN_DIR / "regressor_default.pt"),
         (
-            ["regressor", "--in-the-loop", "d.npz"],
+            ["spin", "d.npz"],
             "bodyfit_cli.training.in_the_loop.run_in_the_loop",
             TRAIN_DIR / "regressor_spin_default.pt",
         ),

@@ -13,7 +13,8 @@ from bodyfit_cli.fitting.init import mean_init
 from bodyfit_cli.geometry.procrustes import similarity_align
 from bodyfit_cli.io.images import read_image
 from bodyfit_cli.io.inputs import InputItem
-from bodyfit_cli.pipeline import ImagePipeline, Options
+from bodyfit_cli.options import Options
+from bodyfit_cli.pipeline import ImagePipeline
 from bodyfit_cli.vocabulary import KEYPOINT_INDEX, LIMB_KEYPOINTS
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"

@@ -11,11 +11,11 @@ import torch
 
 from bodyfit_cli.body.loaders import load_body_model
 from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.core.types import BodyParams
 from bodyfit_cli.detection.types import PersonKeypoints, bbox_from_keypoints
 from bodyfit_cli.evaluation.benchmark import score
 from bodyfit_cli.fitting.init import mean_init
 from bodyfit_cli.fitting.smplify import SMPLify, SMPLifyConfig
-from bodyfit_cli.fitting.types import BodyParams
 from bodyfit_cli.synthetic import ProjectionConfig, random_views
 from bodyfit_cli.training.detections import DetectionRows, DetectionSet
 from bodyfit_cli.vocabulary import KEYPOINT_INDEX, KEYPOINT_NAMES, NUM_KEYPOINTS

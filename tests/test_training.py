@@ -13,11 +13,11 @@ import torch
 
 from bodyfit_cli.body.loaders import load_body_model
 from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.core.types import BodyParams
 from bodyfit_cli.errors import BodyModelError, InputError
 from bodyfit_cli.fitting.fit3d import Fit3DConfig, fit_joints3d
 from bodyfit_cli.fitting.init import relaxed_pose
 from bodyfit_cli.fitting.priors import GMMPosePrior, load_prior
-from bodyfit_cli.fitting.types import BodyParams
 from bodyfit_cli.mocap.types import MocapClip
 from bodyfit_cli.training.gmm import fit_gmm
 from bodyfit_cli.training.pose_data import (

@@ -22,14 +22,15 @@ import numpy as np
 import pytest
 import torch
 
+from bodyfit_cli.core.types import BodyParams
 from bodyfit_cli.detection.types import PersonKeypoints
 from bodyfit_cli.errors import InputError
-from bodyfit_cli.fitting.types import BodyParams
 from bodyfit_cli.geometry.rotations import axis_angle_to_matrix
 from bodyfit_cli.io.inputs import InputItem
 from bodyfit_cli.io.table import RowTable
 from bodyfit_cli.io.video import Frame, FrameRange, VideoReader
-from bodyfit_cli.pipeline import ImagePipeline, Options
+from bodyfit_cli.options import Options
+from bodyfit_cli.pipeline import ImagePipeline
 from bodyfit_cli.video.people import VideoPeopleFinder
 from bodyfit_cli.video.pipeline import TrackFit, VideoPipeline, track_settled
 from bodyfit_cli.video.shape import ShapeAverage

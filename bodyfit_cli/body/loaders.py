@@ -18,7 +18,13 @@ import numpy as np
 from bodyfit_cli.body.model import BodyModelData
 from bodyfit_cli.errors import BodyModelError
 from bodyfit_cli.shipped import models_dir
-from bodyfit_cli.vocabulary import KEYPOINT_INDEX, KEYPOINT_NAMES, LIMB_KEYPOINTS, SMPL_JOINT_INDEX
+from bodyfit_cli.vocabulary import (
+    BODY_MODEL_NAMES,
+    KEYPOINT_INDEX,
+    KEYPOINT_NAMES,
+    LIMB_KEYPOINTS,
+    SMPL_JOINT_INDEX,
+)
 
 DEFAULT_MODEL_FILE = "default_body.npz"
 
@@ -115,11 +121,9 @@ def load_smplx(model_dir: Path | None = None) -> BodyModelData:
     return data
 
 
-BODY_MODELS: dict[str, Callable[[Path | None], BodyModelData]] = {
-    "default": load_default,
-    "smpl": load_smpl,
-    "smplx": load_smplx,
-}
+BODY_MODELS: dict[str, Callable[[Path | None], BodyModelData]] = dict(
+    zip(BODY_MODEL_NAMES, (load_default, load_smpl, load_smplx), strict=True)
+)
 
 
 def load_body_model(name: str, model_dir: Path | None = None) -> BodyModelData:

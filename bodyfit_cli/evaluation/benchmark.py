@@ -16,11 +16,11 @@ import numpy as np
 import torch
 
 from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.core.types import BodyParams, Observations
 from bodyfit_cli.errors import InputError
 from bodyfit_cli.fitting.fit3d import fit_joints3d
 from bodyfit_cli.fitting.losses import reprojection_error_px
 from bodyfit_cli.fitting.registry import Backend, Initialiser
-from bodyfit_cli.fitting.types import BodyParams, Observations
 from bodyfit_cli.geometry.procrustes import mpjpe, similarity_align
 from bodyfit_cli.mocap import AmassClip, read_mocap
 from bodyfit_cli.synthetic import ProjectionConfig, random_views

@@ -10,11 +10,11 @@ from rich.table import Table
 
 from bodyfit_cli.body.loaders import load_body_model
 from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.core.device import fitting_device
 from bodyfit_cli.errors import BodyfitError, MethodUnavailable
 from bodyfit_cli.evaluation.benchmark import make_views, mocap_poses, read_keypoints3d, run_methods
 from bodyfit_cli.fitting.registry import METHODS, check_method, make_backend, make_init
 from bodyfit_cli.io.atomic import ensure_dir, write_json_atomic
-from bodyfit_cli.pipeline import fitting_device
 from bodyfit_cli.progress import progress_bar
 
 COLUMNS = (

@@ -10,8 +10,9 @@ A BVH skeleton or a glTF skin has one rest shape, so a track is exported with it
 its frames' shapes, video/shape.py); each frame keeps its pose and its pelvis where the fit put it.
 
 The camera frame (x right, y down, z forward) is turned into a y-up world frame (x right, y up, z towards
-the camera): the turn of 180 degrees about x, then the floor found under the track's feet (`floor_frame`)
-moved to y = 0.
+the camera): the turn of 180 degrees about x, tilted so that y is the direction of gravity the bodies show
+(`gravity_up`: their trunks, and the line or plane their feet touch down on, for a camera that looks down
+or up), then the floor found under the tracks' feet (`floor_frame`) moved to y = 0.
 """
 
 from __future__ import annotations
@@ -24,15 +25,23 @@ import torch
 
 from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
-from bodyfit_cli.vocabulary import NUM_SMPL_JOINTS, SMPL_PARENTS
+from bodyfit_cli.vocabulary import NUM_SMPL_JOINTS, SMPL_JOINT_INDEX, SMPL_PARENTS
 
 if TYPE_CHECKING:
-    from bodyfit_cli.pipeline import Fitted
+    from bodyfit_cli.results import Fitted
 
 # The camera frame turned to y up, z towards the camera (about its x axis by 180 degrees).
 CAMERA_TO_Y_UP = np.diag([1.0, -1.0, -1.0])
 # Which of a track's per-frame lowest points it is taken to stand on (percent, from below).
 FLOOR_PERCENTILE = 20
+# The bodies tell the direction of gravity when their trunks agree (the mean of the unit pelvis-to-neck
+# directions is at least this long: upright most of the clip, not lying or tumbling) and it leans at most
+# MAX_TILT_DEG from the camera's own up; otherwise the camera is taken to be level.
+MIN_UPRIGHT = 0.8
+MAX_TILT_DEG = 35.0
+# Contact points spread along a line this far (RMS, metres) give a direction that must be level; spread this
+# far across it too, a plane whose normal is up.
+MIN_SPREAD_M = 0.3
 
 
 @dataclass(frozen=True)
@@ -114,6 +123,7 @@ class _Track:
     poses: list[np.ndarray] = field(default_factory=list)  # (24, 3) axis-angle, camera frame root
     pelvis: list[np.ndarray] = field(default_factory=list)  # (3,) camera frame
     lowest: list[np.ndarray] = field(default_factory=list)  # (3,) the mesh's lowest vertex, camera frame
+    trunk: list[np.ndarray] = field(default_factory=list)  # (3,) pelvis to neck, camera frame
     betas: np.ndarray | None = None  # the latest: the mean of all the track's fits so far
 
 
@@ -131,6 +141,8 @@ class MotionRecorder:
         assert fitted.body.vertices is not None, "the video pipeline poses the meshes"
         heights = fitted.body.vertices.double().numpy() @ CAMERA_TO_Y_UP[1]
         lowest = fitted.body.vertices[torch.arange(len(ids)), torch.as_tensor(heights.argmin(1))]
+        joints = fitted.body.joints.double().numpy()
+        trunk = joints[:, SMPL_JOINT_INDEX["neck"]] - joints[:, 0]
         for i, tid in enumerate(ids):
             track = self._tracks.setdefault(tid, _Track())
             track.frames.append(frame)
@@ -138,13 +150,15 @@ class MotionRecorder:
             track.poses.append(poses[i])
             track.pelvis.append(fitted.body.joints[i, 0].double().numpy())
             track.lowest.append(lowest[i].double().numpy())
+            track.trunk.append(trunk[i])
             track.betas = p.betas[i].double().numpy()
 
     def motions(self) -> list[TrackMotion]:
         """Every track, by track id, all in one world frame: the floor under all of them (`floor_frame`)."""
         if not self._tracks:
             return []
-        to_world = floor_frame([np.stack(track.lowest) for track in self._tracks.values()])
+        tracks = self._tracks.values()
+        to_world = floor_frame([np.stack(t.lowest) for t in tracks], [np.stack(t.trunk) for t in tracks])
         return [self._motion(tid, self._tracks[tid], to_world) for tid in sorted(self._tracks)]
 
     def _motion(self, tid: int, track: _Track, to_world: np.ndarray) -> TrackMotion:
@@ -171,17 +185,49 @@ class MotionRecorder:
         )
 
 
-def floor_frame(lowest: list[np.ndarray]) -> np.ndarray:
-    """(4, 4) camera -> world: y up (the camera's level turned by 180 degrees about x), shifted so that the floor
-    is at y = 0. lowest: per track (N, 3), the body's lowest mesh point in each of its frames, camera frame.
+def floor_frame(lowest: list[np.ndarray], trunks: list[np.ndarray]) -> np.ndarray:
+    """(4, 4) camera -> world: y up (`gravity_up`), shifted so that the floor is at y = 0. Per track (N, 3), camera
+    frame: lowest, the body's lowest mesh point in each of its frames; trunks, its pelvis-to-neck vectors.
 
     Someone walking or standing has a foot down in most frames, so a track stands on a low percentile of those
     points' heights: frames in the air (a jump) count no more than fitting noise. The floor is the lowest of the
     tracks' (someone may stand on a box or a stage all along, nobody below the ground)."""
+    turn = level_turn(gravity_up(np.concatenate(lowest) @ CAMERA_TO_Y_UP.T, np.concatenate(trunks) @ CAMERA_TO_Y_UP.T))
     to_world = np.eye(4)
-    to_world[:3, :3] = CAMERA_TO_Y_UP
-    to_world[1, 3] = -min(float(np.percentile(points @ CAMERA_TO_Y_UP[1], FLOOR_PERCENTILE)) for points in lowest)
+    to_world[:3, :3] = turn @ CAMERA_TO_Y_UP
+    to_world[1, 3] = -min(float(np.percentile(points @ to_world[1, :3], FLOOR_PERCENTILE)) for points in lowest)
     return to_world
+
+
+def gravity_up(lowest: np.ndarray, trunks: np.ndarray) -> np.ndarray:
+    """The unit up direction (3,) in the camera frame turned y up, from the bodies' lowest points and trunks
+    (N, 3) there. Upright people's trunks point up, leaning a little the way they go; the points their feet
+    touch down on lie on the floor: along a line (a walk), which must be level, so the trunks' lean along it
+    is taken out; or over an area (walking about), whose plane's normal is up. Bodies that do not agree on
+    an up, or whose up leans far from the camera's, leave the camera level: (0, 1, 0)."""
+    level = np.array([0.0, 1.0, 0.0])
+    mean = (trunks / np.linalg.norm(trunks, axis=1, keepdims=True).clip(1e-9)).mean(0)
+    if np.linalg.norm(mean) < MIN_UPRIGHT:
+        return level
+    up = mean / np.linalg.norm(mean)
+    heights = lowest @ up
+    down = lowest[heights <= np.percentile(heights, 50)]  # the frames with a foot on the floor, not in the air
+    spread, axes = np.linalg.svd(down - down.mean(0), full_matrices=False)[1:]
+    spread = spread / np.sqrt(len(down))
+    if len(down) >= 3 and spread[1] >= MIN_SPREAD_M:
+        up = axes[2] * np.sign(axes[2] @ up)
+    elif len(down) >= 2 and spread[0] >= MIN_SPREAD_M:
+        up = up - (up @ axes[0]) * axes[0]
+        up = up / np.linalg.norm(up)
+    return up if np.degrees(np.arccos(np.clip(up @ level, -1.0, 1.0))) <= MAX_TILT_DEG else level
+
+
+def level_turn(up: np.ndarray) -> np.ndarray:
+    """(3, 3) the smallest rotation taking unit `up` to (0, 1, 0): no turn about the vertical."""
+    axis = np.cross(up, [0.0, 1.0, 0.0])
+    angle = np.arctan2(np.linalg.norm(axis), up[1])
+    turn = axis / max(np.linalg.norm(axis), 1e-12) * angle
+    return axis_angle_to_matrix(torch.as_tensor(turn[None])).numpy()[0]
 
 
 def _fill_rotations(rows: np.ndarray, rotations: np.ndarray, count: int) -> np.ndarray:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import torch
 
 from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.core.types import BodyParams
 from bodyfit_cli.fitting import losses
-from bodyfit_cli.fitting.types import BodyParams
 from bodyfit_cli.geometry.procrustes import mpjpe, rigid_transform
 from bodyfit_cli.geometry.rotations import matrix_to_axis_angle
 from bodyfit_cli.vocabulary import SMPL_JOINT_INDEX

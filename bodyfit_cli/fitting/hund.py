@@ -17,12 +17,11 @@ import torch
 import torch.nn.functional as F
 
 from bodyfit_cli.body.model import BodyModel, Skeleton
+from bodyfit_cli.core.box import SEEN, PersonBox, person_box
+from bodyfit_cli.core.types import BodyParams, Observations
 from bodyfit_cli.detection.masks import MASK_SIZE
 from bodyfit_cli.fitting import losses
-from bodyfit_cli.fitting.lgd import SIGMA
-from bodyfit_cli.fitting.priors import PosePrior
 from bodyfit_cli.fitting.silhouette import Silhouettes, has_mask, silhouette_loss
-from bodyfit_cli.fitting.types import BodyParams, Observations
 from bodyfit_cli.geometry.camera import project
 from bodyfit_cli.networks import state
 from bodyfit_cli.networks.hund import POOL, NeuralDescent
@@ -124,7 +123,7 @@ class Evidence:
     """What the stages compare the body with. It is the same at every stage, so it is prepared once per fit."""
 
     obs: Observations
-    box: state.PersonBox
+    box: PersonBox
     masks: torch.Tensor  # (B, M, M), zeros for people without a mask
     with_mask: torch.Tensor  # (B,) bool
     any_mask: bool
@@ -136,10 +135,10 @@ class Evidence:
 def evidence(model: BodyModel, obs: Observations, dtype: torch.dtype = torch.float32) -> Evidence:
     masks = obs.masks if obs.masks is not None else obs.keypoints.new_zeros(obs.batch_size, MASK_SIZE, MASK_SIZE)
     with_mask = has_mask(masks)
-    seen = (obs.keypoints[..., 2:] > state.SEEN).to(dtype)
+    seen = (obs.keypoints[..., 2:] > SEEN).to(dtype)
     return Evidence(
         obs,
-        state.person_box(obs),
+        person_box(obs),
         masks,
         with_mask,
         bool(with_mask.any()),
@@ -178,7 +177,7 @@ def alignment(
     projected = ((uv - box.center[:, None]) / box.size[:, None, None]).clamp(
         -2, 2
     )  # where the body's keypoints are now
-    reprojection = losses.reprojection(body.keypoints, obs, SIGMA)
+    reprojection = losses.reprojection(body.keypoints, obs)
     if body.points is None:
         pooled = x.new_zeros(x.shape[0], (MASK_SIZE // POOL) ** 2)
         sil = torch.zeros_like(reprojection)
@@ -230,13 +229,13 @@ class NeuralDescentFitter:
     # truth, end closer to the truth from there than from either regressor (README, neural descent section).
     auto_init = "mean"
 
-    def __init__(self, model: BodyModel, prior: PosePrior | None = None, net: NeuralDescent | None = None) -> None:
+    def __init__(self, model: BodyModel, net: NeuralDescent | None = None) -> None:
         self.model = model
         self.net = net or load_network("hund", model.name, model.num_betas, model.v_template.device)
         self.silhouettes = Silhouettes(model)
 
     @torch.inference_mode()  # lighter than no_grad, and shows that nothing here needs a gradient
     def fit(self, obs: Observations, init: BodyParams) -> BodyParams:
-        box = state.person_box(obs)
+        box = person_box(obs)
         x = descend(self.net, self.model, self.silhouettes, obs, state.encode(self.model, init, box))[-1]
         return state.to_params(self.model, state.decode(x, box))

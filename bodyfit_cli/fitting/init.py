@@ -10,7 +10,7 @@ import math
 import torch
 
 from bodyfit_cli.body.model import BodyModel
-from bodyfit_cli.fitting.types import BodyParams, Observations
+from bodyfit_cli.core.types import BodyParams, Observations
 from bodyfit_cli.vocabulary import KEYPOINT_INDEX, SMPL_JOINT_INDEX, TORSO_KEYPOINTS
 
 # Segments whose 3D length on the mean body and 2D length in the image give the depth.
@@ -49,14 +49,9 @@ def mean_init(model: BodyModel, obs: Observations, min_conf: float = 0.2) -> Bod
     return place(model, params, obs, min_conf)
 
 
-def place(
-    model: BodyModel, params: BodyParams, obs: Observations, min_conf: float = 0.2, keep_depth: bool = False
-) -> BodyParams:
+def place(model: BodyModel, params: BodyParams, obs: Observations, min_conf: float = 0.2) -> BodyParams:
     """`params` (pose and shape kept) moved to where the keypoints say: depth from the body's size in the
-    image (or, with `keep_depth`, the depth it has), then sideways so the seen torso lands on its image
-    position. With `keep_depth`, a start from another frame's fit (`benchmarks/bench_sequence.py`, which
-    shows why `bodyfit video` no longer starts frames that way)."""
-    old_z = params.transl[:, 2]
+    image, then sideways so the seen torso lands on its image position."""
     params = BodyParams(params.global_orient, params.body_pose, params.betas, torch.zeros_like(params.transl))
     kp3d, kp2d = params.pose(model).keypoints, obs.keypoints
     # Depth: focal * 3D length / 2D length, over the segments both ends of which are seen, median.
@@ -80,8 +75,6 @@ def place(
     uv = (kp2d[..., :2] * w[..., None]).sum(1)
     xy3 = (kp3d[..., :2] * w[..., None]).sum(1)
     z3 = (kp3d[..., 2] * w).sum(1)
-    if keep_depth:
-        depth = old_z + z3
     z = depth - z3
     transl_xy = (uv - obs.center) / obs.focal * depth[:, None] - xy3
     params.transl = torch.cat([transl_xy, z[:, None]], -1)

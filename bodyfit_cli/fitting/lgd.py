@@ -12,18 +12,16 @@ import torch
 
 from bodyfit_cli.body.gradient import keypoints_with_gradient
 from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.core.box import PersonBox, person_box
+from bodyfit_cli.core.types import BodyParams, Observations
 from bodyfit_cli.fitting import losses
-from bodyfit_cli.fitting.priors import PosePrior
-from bodyfit_cli.fitting.types import BodyParams, Observations
 from bodyfit_cli.networks import state
 from bodyfit_cli.networks.lgd import UpdateNetwork
 from bodyfit_cli.networks.weights import load_network
 
-SIGMA = 0.1  # robust scale of the reprojection loss, as in SMPLify
-
 
 def reprojection_gradient(
-    model: BodyModel, x: torch.Tensor, obs: Observations, box: state.PersonBox, closed_form: bool = True
+    model: BodyModel, x: torch.Tensor, obs: Observations, box: PersonBox, closed_form: bool = True
 ) -> torch.Tensor:
     """d(reprojection loss)/d(state) at `x`, as a constant (no graph back to `x`). In closed form
     (body/gradient.py) by default; `closed_form=False` takes it by autograd instead, the reference the
@@ -33,10 +31,10 @@ def reprojection_gradient(
         with torch.enable_grad():
             x.requires_grad_(True)
             keypoints = state.pose(model, state.decode(x, box)).keypoints
-            return torch.autograd.grad(losses.reprojection(keypoints, obs, SIGMA).sum(), x)[0]
+            return torch.autograd.grad(losses.reprojection(keypoints, obs).sum(), x)[0]
     d = state.decode(x, box)
     keypoints, pullback = keypoints_with_gradient(model, d.rotations, d.betas)
-    grad = losses.reprojection_gradient(keypoints + d.pelvis[:, None], obs, SIGMA)
+    grad = losses.reprojection_gradient(keypoints + d.pelvis[:, None], obs)
     turns, betas = pullback(grad)
     return state.gradient(x, box, d, turns, betas, grad.sum(1))
 
@@ -44,7 +42,7 @@ def reprojection_gradient(
 def descend(net: UpdateNetwork, model: BodyModel, obs: Observations, x: torch.Tensor) -> list[torch.Tensor]:
     """The states after each of the network's steps, starting from `x`. Differentiable in the network's
     weights (training backpropagates through all steps), not through the gradients it reads."""
-    box = state.person_box(obs)
+    box = person_box(obs)
     features = state.keypoint_features(obs, box, net.world)
     states = []
     for step in range(net.steps):
@@ -56,12 +54,12 @@ def descend(net: UpdateNetwork, model: BodyModel, obs: Observations, x: torch.Te
 class LearnedGradientDescent:
     name = "lgd"
 
-    def __init__(self, model: BodyModel, prior: PosePrior | None = None) -> None:
+    def __init__(self, model: BodyModel) -> None:
         self.model = model
         self.net = load_network("lgd", model.name, model.num_betas, model.v_template.device)
 
     @torch.no_grad()
     def fit(self, obs: Observations, init: BodyParams) -> BodyParams:
-        box = state.person_box(obs)
+        box = person_box(obs)
         x = descend(self.net, self.model, obs, state.encode(self.model, init, box))[-1]
         return state.to_params(self.model, state.decode(x, box))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from bodyfit_cli.fitting.types import Observations
+from bodyfit_cli.core.types import Observations
 from bodyfit_cli.geometry.camera import project
 from bodyfit_cli.vocabulary import KEYPOINT_INDEX, SMPL_JOINT_INDEX
 
@@ -14,13 +14,18 @@ _BENDING_COLUMNS = torch.tensor([(SMPL_JOINT_INDEX[j] - 1) * 3 + axis for j, (ax
 _BENDING_SIGNS = torch.tensor([sign for _, sign in BENDING.values()])
 
 
+# Robust scale of the reprojection loss (residuals in units of the person's size), as in SMPLify; the learned
+# backends read the same loss and its gradient.
+REPROJECTION_SIGMA = 0.1
+
+
 def geman_mcclure(residual_sq: torch.Tensor, sigma: float) -> torch.Tensor:
     """Robust penalty rho(r) = sigma^2 r^2 / (sigma^2 + r^2) on squared residuals: outliers saturate."""
     return sigma**2 * residual_sq / (sigma**2 + residual_sq)
 
 
 def reprojection(
-    keypoints3d: torch.Tensor, obs: Observations, sigma: float = 0.1, mask: torch.Tensor | None = None
+    keypoints3d: torch.Tensor, obs: Observations, sigma: float = REPROJECTION_SIGMA, mask: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Confidence-weighted robust 2D error, residuals in units of the person's size.
 
@@ -78,7 +83,9 @@ def detector_points3d(
     return (w * geman_mcclure(res, sigma)).sum(-1)
 
 
-def reprojection_gradient(keypoints3d: torch.Tensor, obs: Observations, sigma: float = 0.1) -> torch.Tensor:
+def reprojection_gradient(
+    keypoints3d: torch.Tensor, obs: Observations, sigma: float = REPROJECTION_SIGMA
+) -> torch.Tensor:
     """d(`reprojection`(keypoints3d, obs, sigma).sum()) / d(keypoints3d), in closed form (B, K, 3)."""
     z = keypoints3d[..., 2:3].clamp(min=1e-3)
     focal = obs.focal[:, None]

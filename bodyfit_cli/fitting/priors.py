@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from bodyfit_cli.errors import BodyModelError
+from bodyfit_cli.fitting.registry import POSE_PRIORS
 from bodyfit_cli.shipped import shipped_file
 from bodyfit_cli.vocabulary import SMPL_JOINT_NAMES
 
@@ -90,9 +91,6 @@ class GMMPosePrior(torch.nn.Module):
 # The learned prior shipped with bodyfit (`bodyfit train prior`); pose vectors mean the same motion on
 # every SMPL-family model, so it serves the default model, SMPL and SMPL-X alike.
 SHIPPED_PRIOR = shipped_file("pose_prior.npz")
-
-
-POSE_PRIORS = ("gmm", "simple")
 
 
 def load_prior(name: str = "gmm", device: torch.device | str = "cpu") -> torch.nn.Module:

@@ -1,38 +1,37 @@
-"""The one place where `--method` names map to fitting backends."""
+"""The one place where `--method` names map to fitting backends, and `--init` names to starts.
+
+Each method is one line: its name and where its backend class lives. The classes are imported only when a
+backend is made, so that the command line can list and check the names (`--help`, a typo's usage error)
+without loading torch.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
-from collections.abc import Callable
-from functools import partial
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.errors import BodyfitError, MethodUnavailable
-from bodyfit_cli.fitting.hund import NeuralDescentFitter
-from bodyfit_cli.fitting.init import MeanInit
-from bodyfit_cli.fitting.lgd import LearnedGradientDescent
-from bodyfit_cli.fitting.priors import PosePrior, load_prior
-from bodyfit_cli.fitting.regressor import Regressor
-from bodyfit_cli.fitting.smplify import SMPLify
-from bodyfit_cli.fitting.types import BodyParams, Observations
+
+if TYPE_CHECKING:
+    from bodyfit_cli.body.model import BodyModel
+    from bodyfit_cli.core.types import BodyParams, Observations
+
+METHODS: dict[str, str] = {
+    "smplify": "bodyfit_cli.fitting.smplify:SMPLify",
+    "lgd": "bodyfit_cli.fitting.lgd:LearnedGradientDescent",
+    "hund": "bodyfit_cli.fitting.hund:NeuralDescentFitter",
+    "regressor": "bodyfit_cli.fitting.regressor:Regressor",  # no refinement: the regressor's own result
+    "spin": "bodyfit_cli.fitting.regressor:SpinRegressor",  # the same, trained with fitting in the loop
+}
+INITS = ("auto", "mean", "regressor", "spin")
+POSE_PRIORS = ("gmm", "simple")  # SMPLify's (`priors.load_prior`): the learned mixture, the hand-set Gaussian
 
 
 class Backend(Protocol):
     name: str
 
     def fit(self, obs: Observations, init: BodyParams) -> BodyParams: ...
-
-
-# Every backend is made from the body model and the pose prior (learned backends may ignore the prior).
-METHODS: dict[str, Callable[[BodyModel, PosePrior], Backend]] = {
-    "smplify": SMPLify,
-    "lgd": LearnedGradientDescent,
-    "hund": NeuralDescentFitter,
-    "regressor": Regressor,  # no refinement: the regressor's own result
-    "spin": partial(Regressor, variant="spin"),  # the same, for the regressor trained with fitting in the loop
-}
-INITS = ("auto", "mean", "regressor", "spin")
 
 
 class Initialiser(Protocol):
@@ -47,8 +46,15 @@ def check_method(name: str) -> None:
 
 
 def make_backend(name: str, model: BodyModel, prior: str = "gmm") -> Backend:
+    """The backend `name` for `model`; `prior` names the pose prior of the backends that use one (SMPLify)."""
     check_method(name)
-    return METHODS[name](model, load_prior(prior, model.v_template.device))
+    module, cls = METHODS[name].split(":")
+    backend = getattr(importlib.import_module(module), cls)
+    if getattr(backend, "uses_prior", False):
+        from bodyfit_cli.fitting.priors import load_prior
+
+        return backend(model, load_prior(prior, model.v_template.device))
+    return backend(model)
 
 
 def make_init(name: str, model: BodyModel, backend: Backend | None = None) -> Initialiser:
@@ -56,6 +62,9 @@ def make_init(name: str, model: BodyModel, backend: Backend | None = None) -> In
     (the backend's own `auto_init` where it names one, else the best trained for this body model: spin, else
     the mocap-only regressor, else the mean pose). With `--method regressor` (`spin`) the backend's own
     regressor is the initialiser too: one network pass per fit."""
+    from bodyfit_cli.fitting.init import MeanInit
+    from bodyfit_cli.fitting.regressor import Regressor
+
     if name not in INITS:
         raise BodyfitError(f"unknown --init '{name}' (choose from {', '.join(INITS)})")
     if name == "auto":

@@ -14,10 +14,10 @@ import math
 import torch
 
 from bodyfit_cli.body.model import BodyModel, PointSet
+from bodyfit_cli.core.box import PersonBox
+from bodyfit_cli.core.types import Observations
 from bodyfit_cli.detection.masks import MASK_SIZE
-from bodyfit_cli.fitting.types import Observations
 from bodyfit_cli.geometry.camera import project
-from bodyfit_cli.networks.state import PersonBox
 
 SURFACE_POINTS = 400  # splatted points for the silhouette the backend compares with the mask
 TARGET_POINTS = 3000  # denser, for the synthetic training masks that stand in for a detector's

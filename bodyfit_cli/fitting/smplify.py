@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import torch
 
 from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.core.types import BodyParams, Observations
 from bodyfit_cli.fitting import losses
 from bodyfit_cli.fitting.priors import PosePrior, load_prior
-from bodyfit_cli.fitting.types import BodyParams, Observations
 from bodyfit_cli.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from bodyfit_cli.vocabulary import KEYPOINT_INDEX, NUM_KEYPOINTS, TORSO_KEYPOINTS
 
@@ -28,7 +28,7 @@ class SMPLifyConfig:
     torso_iters: int = 20
     full_iters: int = 60
     lr: float = 0.04
-    sigma: float = 0.1  # robust scale, in units of the person's size
+    sigma: float = losses.REPROJECTION_SIGMA  # robust scale, in units of the person's size
     pose_weight: float | None = None  # None: the prior's own `smplify_weight`
     bending_weight: float = 1e-3
     shape_weight: float = 5e-4
@@ -41,6 +41,7 @@ class SMPLify:
     """Fits `BodyParams` to `Observations`, starting from a given initialisation."""
 
     name = "smplify"
+    uses_prior = True  # `registry.make_backend` hands it the pose prior `--prior` names
 
     def __init__(self, model: BodyModel, prior: PosePrior | None = None, config: SMPLifyConfig | None = None) -> None:
         self.model = model

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from bodyfit_cli.io.atomic import write_bytes_atomic
+from bodyfit_cli.vocabulary import MESH_FORMATS
 
-MESH_SUFFIXES: frozenset[str] = frozenset({".obj", ".ply", ".glb"})
+MESH_SUFFIXES: frozenset[str] = frozenset(f".{f}" for f in MESH_FORMATS)
 # trimesh's OBJ header line, kept so the files stay what they were when trimesh wrote them.
 _OBJ_HEADER = "# https://github.com/mikedh/trimesh"
 

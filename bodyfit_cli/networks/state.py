@@ -8,13 +8,13 @@ to the box, a pose looks the same to a network wherever the person stands in the
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
 from bodyfit_cli.body.model import BodyModel, BodyOutput, PointSet, Skeleton
-from bodyfit_cli.fitting.types import BodyParams, Observations
+from bodyfit_cli.core.box import SEEN, PersonBox
+from bodyfit_cli.core.types import BodyParams, Observations
 from bodyfit_cli.geometry.camera import project
 from bodyfit_cli.geometry.rotations import (
     axis_angle_to_matrix,
@@ -25,7 +25,6 @@ from bodyfit_cli.geometry.rotations import (
 )
 from bodyfit_cli.vocabulary import KEYPOINT_INDEX, NUM_KEYPOINTS, NUM_SMPL_JOINTS
 
-SEEN = 0.05  # keypoints with at most this confidence count as not detected
 NUM_FEATURES = NUM_KEYPOINTS * 3 + 3
 NUM_WORLD_FEATURES = NUM_KEYPOINTS * 3 + 1  # `keypoint_features(..., world=True)` adds these
 HIPS = [KEYPOINT_INDEX["left_hip"], KEYPOINT_INDEX["right_hip"]]
@@ -33,26 +32,6 @@ HIPS = [KEYPOINT_INDEX["left_hip"], KEYPOINT_INDEX["right_hip"]]
 
 def state_size(num_betas: int) -> int:
     return NUM_SMPL_JOINTS * 6 + num_betas + 3
-
-
-@dataclass
-class PersonBox:
-    """Per person: box centre (B, 2) and size (B,) in pixels (size = `Observations.scale`, the box
-    diagonal), mean focal length (B,) and principal point (B, 2)."""
-
-    center: torch.Tensor
-    size: torch.Tensor
-    focal: torch.Tensor
-    principal: torch.Tensor
-
-
-def person_box(obs: Observations) -> PersonBox:
-    """The box around the detected keypoints (the whole image centre when none is detected)."""
-    uv, seen = obs.keypoints[..., :2], obs.keypoints[..., 2:] > SEEN
-    lo = torch.where(seen, uv, math.inf).amin(1)
-    hi = torch.where(seen, uv, -math.inf).amax(1)
-    center = torch.where(seen.any(1), (lo + hi) / 2, obs.center)
-    return PersonBox(center=center, size=obs.scale, focal=obs.focal.mean(-1), principal=obs.center)
 
 
 def keypoint_features(obs: Observations, box: PersonBox, world: bool = False) -> torch.Tensor:

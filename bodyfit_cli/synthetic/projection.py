@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from bodyfit_cli.fitting.types import Observations
+from bodyfit_cli.core.types import Observations
 from bodyfit_cli.geometry.camera import project
 from bodyfit_cli.vocabulary import KEYPOINT_INDEX, KEYPOINT_NAMES, NUM_KEYPOINTS, mirror_name
 

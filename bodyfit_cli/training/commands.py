@@ -13,8 +13,9 @@ from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.io.atomic import ensure_dir, write_npz_atomic
 from bodyfit_cli.progress import progress_bar
 from bodyfit_cli.training.gmm import fit_gmm
-from bodyfit_cli.training.networks import NetworkConfig, train_network
+from bodyfit_cli.training.networks import train_network
 from bodyfit_cli.training.pose_data import PoseDataset, RetargetConfig, build_pose_dataset, training_trials
+from bodyfit_cli.training.recipes import NetworkConfig
 
 # Torch splits the retargeting's sums over its threads, so their number changes the poses in the last digits,
 # and networks trained from them come out with other weights (of the same quality). A fixed number makes the
@@ -89,7 +90,7 @@ def make_network(
     model_dir: Path | None,
     console: Console,
 ) -> None:
-    from bodyfit_cli.pipeline import resolve_device
+    from bodyfit_cli.core.device import resolve_device
 
     model = BodyModel(load_body_model(body_model, model_dir)).to(resolve_device(device))
     with progress_bar(console) as progress:

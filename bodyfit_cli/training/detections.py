@@ -28,10 +28,10 @@ import numpy as np
 import torch
 from rich.console import Console
 
+from bodyfit_cli.core.types import Observations
 from bodyfit_cli.detection.masks import MASK_SIZE
 from bodyfit_cli.detection.types import PersonKeypoints, bbox_from_keypoints
 from bodyfit_cli.errors import BodyfitError, InputError
-from bodyfit_cli.fitting.types import Observations
 from bodyfit_cli.geometry.camera import default_focal
 from bodyfit_cli.io.atomic import atomic_path
 from bodyfit_cli.vocabulary import KEYPOINT_INDEX, KEYPOINT_NAMES, NUM_KEYPOINTS, mirror_name
@@ -122,7 +122,7 @@ class DetectionSet:
 
     @staticmethod
     def load(path: Path) -> DetectionSet:
-        how = "make it with 'bodyfit train detect'"
+        how = "make it with 'bodyfit train detect' or scripts/make_renders.py, or train with --unlabelled none"
         try:
             with np.load(path, allow_pickle=False) as data:
                 names = [f.name for f in fields(DetectionSet) if f.name not in _OPTIONAL]

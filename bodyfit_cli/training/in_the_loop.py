@@ -21,9 +21,8 @@ come from the seed alone), checkpointed with the fits, resumable.
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -31,52 +30,32 @@ import torch
 from rich.console import Console
 
 from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.core.box import person_box
+from bodyfit_cli.core.types import BodyParams, Observations
 from bodyfit_cli.errors import InputError
 from bodyfit_cli.fitting.lgd import LearnedGradientDescent
 from bodyfit_cli.fitting.losses import reprojection_error_px
 from bodyfit_cli.fitting.priors import load_prior
 from bodyfit_cli.fitting.smplify import SMPLify, SMPLifyConfig
-from bodyfit_cli.fitting.types import BodyParams, Observations
 from bodyfit_cli.geometry.camera import project
 from bodyfit_cli.geometry.rotations import axis_angle_to_matrix
-from bodyfit_cli.io.atomic import atomic_path
 from bodyfit_cli.networks import state
 from bodyfit_cli.networks.regressor import KeypointRegressor
 from bodyfit_cli.networks.weights import build_network, read_network_file, save_network, weights_file
 from bodyfit_cli.training.detections import DetectionSet
-from bodyfit_cli.training.networks import Learner, NetworkConfig, batch_seed, file_digest, validate
+from bodyfit_cli.training.networks import Learner, batch_seed, validate
 from bodyfit_cli.training.objectives import state_loss
-from bodyfit_cli.training.pose_data import VALIDATION_TRIALS, PoseDataset
+from bodyfit_cli.training.recipes import TEACHERS, InTheLoopConfig, NetworkConfig
+from bodyfit_cli.training.runs import (
+    file_digest,
+    load_checkpoint,
+    manifest,
+    save_checkpoint,
+    training_poses,
+)
 from bodyfit_cli.training.views import Batch, ViewSampler
 
-TEACHERS = ("lgd", "smplify")
 SEEN = 0.3  # a keypoint counts as detected at this confidence (as in `reprojection_error_px`)
-
-
-@dataclass
-class InTheLoopConfig:
-    """Everything an in-the-loop run depends on besides its files; stored with the weights."""
-
-    epochs: int = 20
-    batch: int = 64  # detected people per step, each fitted by the teacher
-    replay: int = 128  # people with a kept fit, drawn from all epochs' fits, learned from besides the batch
-    synthetic_batch: int = 128  # synthetic mocap views per step, so that the regressor keeps what it knew
-    lr: float = 1e-4
-    warmup: int = 20  # steps of linear warm-up: Adam's first steps would otherwise jolt the trained weights
-    fit_weight: float = 1.0  # state losses against the fits
-    detection_weight: float = 10.0  # the prediction's keypoints against the detections (box sizes)
-    synthetic_weight: float = 1.0
-    max_error: float = 0.04  # fits with a larger mean reprojection error (share of the box diagonal) are rejected
-    max_betas: float = 3.0  # ... and fits with a |beta| beyond this
-    min_keypoints: int = 8  # people with fewer detected keypoints are left out
-    teacher: str = "lgd"  # what fits the detected people from the regressor's prediction: "lgd" or "smplify"
-    smplify_iters: int = 60  # teacher smplify: its full stage (its torso stage runs a third of this)
-    mirror: bool = True  # also learn from each person's mirror image (`DetectionSet.mirrored`)
-    shape_sigma: float = 1.0
-    tilt: float = 0.0  # share of the synthetic views' poses turned off upright (views.ViewSampler)
-    seed: int = 0
-    checkpoint_every: int = 10  # steps
-    validation_views: int = 1024
 
 
 # What may differ between a checkpoint and the run resuming it: how long it runs and how it reports.
@@ -131,7 +110,7 @@ def usable_rows(data: DetectionSet, min_keypoints: int) -> np.ndarray:
 def fit_targets(model: BodyModel, fits: BodyParams, obs: Observations, world: bool) -> Batch:
     """The fits as a training `Batch`, so `state_loss` compares predictions with them as with synthetic truth;
     `world`: the features hold the world landmarks (`state.world_features`)."""
-    box = state.person_box(obs)
+    box = person_box(obs)
     rotations = axis_angle_to_matrix(torch.cat([fits.global_orient[:, None], fits.body_pose], 1))
     body = fits.pose(model)
     return Batch(
@@ -209,7 +188,7 @@ class InTheLoopRun:
         rows = torch.from_numpy(self.epoch_order(epoch)[k * cfg.batch : (k + 1) * cfg.batch])
         obs = self.data.observations(rows, self.device)
         with torch.no_grad():
-            box = state.person_box(obs)
+            box = person_box(obs)
             features = state.keypoint_features(obs, box, self.net.world)
             start = state.to_params(model, state.decode(self.net(features), box))
             fitted = self.teacher.fit(obs, start)
@@ -262,31 +241,12 @@ class InTheLoopRun:
         entry["mean_error"] = round(float(known.mean()), 5) if known.numel() else math.nan
 
     def save_checkpoint(self, path: Path, digests: list[str]) -> None:
-        with atomic_path(path) as tmp:
-            torch.save(
-                {
-                    "config": asdict(self.cfg),
-                    "detections_sha256": digests,
-                    "net": self.net.state_dict(),
-                    "optimizer": self.opt.state_dict(),
-                    "step": self.step,
-                    "fits": self.fits.state_dict(),
-                    "history": self.history,
-                },
-                tmp,
-            )
+        state = {"net": self.net.state_dict(), "optimizer": self.opt.state_dict(), "fits": self.fits.state_dict()}
+        save_checkpoint(path, asdict(self.cfg), self.step, detections_sha256=digests, history=self.history, **state)
 
     def resume(self, path: Path, digests: list[str]) -> None:
-        saved = torch.load(path, map_location=self.device, weights_only=True)
-        ignore = RESUMABLE_CHANGES
-        saved_cfg = {**BEFORE_OPTIONS, **saved["config"]}
-        same = {k: v for k, v in saved_cfg.items() if k not in ignore} == {
-            k: v for k, v in asdict(self.cfg).items() if k not in ignore
-        }
-        if not same or saved["detections_sha256"] != digests:
-            raise InputError(
-                f"{path} was made with another configuration or detections; delete it or train without --resume"
-            )
+        config = asdict(self.cfg)
+        saved = load_checkpoint(path, self.device, config, RESUMABLE_CHANGES, BEFORE_OPTIONS, detections_sha256=digests)
         self.net.load_state_dict(saved["net"])
         self.opt.load_state_dict(saved["optimizer"])
         self.fits.load_state_dict({k: v.cpu() for k, v in saved["fits"].items()})
@@ -313,11 +273,7 @@ def train_in_the_loop(
     data = DetectionSet.concatenate(sets)
     if cfg.mirror:
         data = DetectionSet.concatenate([data, data.mirrored()])
-    train, val = PoseDataset.load(data_path).split()
-    if len(train) == 0 or len(val) == 0:
-        raise InputError(
-            f"{data_path}: training needs poses both in and out of the validation trials {VALIDATION_TRIALS}"
-        )
+    train, val = training_poses(data_path)
     torch.manual_seed(cfg.seed)
     net, start = load_start(start_from, model)
     run = InTheLoopRun(cfg, model, data, net)
@@ -341,7 +297,7 @@ def train_in_the_loop(
         batch_seed(cfg.seed + 1, 0),
     )
     lgd_file = weights_file("lgd", model.name)
-    manifest = {
+    learned_from = {
         "method": f"in the loop (SPIN): {cfg.teacher} fits of detected people, mixed with synthetic mocap views",
         # The fits learned from are the teacher's: with LGD, they depend on its weights.
         "teacher_weights": {"file": str(lgd_file), "sha256": file_digest(lgd_file)} if cfg.teacher == "lgd" else None,
@@ -352,18 +308,10 @@ def train_in_the_loop(
         "people_used": len(run.rows),
         "steps": run.step,
         "epochs": run.history,
-        "data": str(data_path),
-        "data_sha256": file_digest(data_path),
-        "train_poses": len(train),
-        "validation_trials": list(VALIDATION_TRIALS),
-        "validation_poses": len(val),
-        "body_model": model.name,
-        "command": "bodyfit " + " ".join(sys.argv[1:]),
-        "validation": scores,
-        "torch": str(torch.__version__),
     }
-    save_network(out, "regressor", run.net, {"kind": "regressor", "in_the_loop": asdict(cfg)}, manifest)
-    return manifest
+    made = manifest(data_path, train, val, model, scores, **learned_from)
+    save_network(out, "regressor", run.net, {"kind": "regressor", "in_the_loop": asdict(cfg)}, made)
+    return made
 
 
 def run_in_the_loop(
@@ -379,10 +327,10 @@ def run_in_the_loop(
     model_dir: Path | None,
     console: Console,
 ) -> dict:
-    """`bodyfit train regressor --in-the-loop`: default files, a progress bar, a summary line."""
+    """`bodyfit train spin`: default files, a progress bar, a summary line."""
     from bodyfit_cli.body.loaders import load_body_model
+    from bodyfit_cli.core.device import resolve_device
     from bodyfit_cli.networks.weights import weights_file
-    from bodyfit_cli.pipeline import resolve_device
     from bodyfit_cli.progress import progress_bar
 
     start_from = start_from or weights_file("regressor", body_model)

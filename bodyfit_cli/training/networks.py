@@ -10,16 +10,16 @@ data manifest, and are scored on the validation trials of the pose dataset.
 
 from __future__ import annotations
 
-import hashlib
 import math
-import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
 from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.core.box import person_box
+from bodyfit_cli.core.types import Observations
 from bodyfit_cli.errors import InputError
 from bodyfit_cli.evaluation.benchmark import score
 from bodyfit_cli.fitting import hund
@@ -28,61 +28,38 @@ from bodyfit_cli.fitting.lgd import descend
 from bodyfit_cli.fitting.priors import PosePrior, load_prior
 from bodyfit_cli.fitting.regressor import load_regressor
 from bodyfit_cli.fitting.silhouette import Silhouettes
-from bodyfit_cli.fitting.types import Observations
 from bodyfit_cli.geometry.rotations import axis_angle_to_matrix
-from bodyfit_cli.io.atomic import atomic_path
 from bodyfit_cli.networks import state
 from bodyfit_cli.networks.hund import NeuralDescent
 from bodyfit_cli.networks.lgd import UpdateNetwork
 from bodyfit_cli.networks.regressor import KeypointRegressor
 from bodyfit_cli.networks.weights import save_network, weights_file
-from bodyfit_cli.training.objectives import WEIGHTS, state_loss, unlabelled_loss
-from bodyfit_cli.training.pose_data import VALIDATION_TRIALS, PoseDataset
+from bodyfit_cli.training.objectives import state_loss, unlabelled_loss
+from bodyfit_cli.training.recipes import WEIGHTS, NetworkConfig
+from bodyfit_cli.training.runs import (
+    file_digest,
+    load_checkpoint,
+    manifest,
+    same_config,
+    save_checkpoint,
+    training_poses,
+)
 from bodyfit_cli.training.views import Batch, ViewSampler
-
-
-@dataclass
-class NetworkConfig:
-    """Everything a training run depends on besides the data; stored with the weights."""
-
-    kind: str  # "regressor", "lgd" or "hund"
-    steps: int = 2000
-    batch: int = 256
-    lr: float = 1e-3
-    warmup: int = 100
-    hidden: int = 512
-    blocks: int = 2
-    lgd_steps: int = 5
-    stages: int = 5  # hund: recurrent stages
-    meta_loss: str = "sum"  # lgd, hund: train every step's result ("sum", their mean) or only the "last"
-    masks: float = 0.7  # hund: share of synthetic views that come with a person mask
-    unlabelled: list[str] = field(default_factory=list)  # lgd, hund: detection sets for self-supervised batches
-    unlabelled_every: int = 2  # lgd, hund: with unlabelled data, every k-th batch is self-supervised
-    shape_sigma: float = 1.0
-    mix_parts: float = 0.0  # share of training poses whose body parts come from other poses (views.ViewSampler)
-    tilt: float = 0.0  # share of training poses turned off upright (views.ViewSampler)
-    landmarks: float = 0.0  # share of views with simulated world landmarks; > 0: the network reads them
-    regressor_starts: float = 0.0  # lgd, hund: share of fits that start from the trained regressor's prediction
-    gradient_step: bool = False  # lgd: add a learned preconditioned gradient step (networks.lgd)
-    body3d: bool = False  # hund: stages also read the body's 3D keypoints and joints (networks.hund)
-    turns: bool = False  # hund: stages also read the turn of each segment's joint that aligns it (fitting.hund)
-    weight_2d: float = WEIGHTS["keypoints2d"]  # weight of the 2D keypoint term against the others (objectives.WEIGHTS)
-    seed: int = 0
-    checkpoint_every: int = 250
-    validation_views: int = 1024
-
 
 # What may differ between a checkpoint and the run resuming it: how long it runs and how it reports.
 RESUMABLE_CHANGES = {"steps", "checkpoint_every", "validation_views"}
 
 
+def resumable(kind: str) -> tuple[set[str], dict]:
+    """What a checkpoint of `kind` may differ in from the run resuming it, and what options added after it was
+    written were for it (only their generic defaults match it)."""
+    ignore = RESUMABLE_CHANGES | ({"lgd_steps"} if kind == "regressor" else set())
+    return ignore, asdict(NetworkConfig(kind=kind))
+
+
 def same_run(saved: dict, now: dict) -> bool:
     """Whether a checkpoint made with config `saved` can be continued with config `now`."""
-    ignore = RESUMABLE_CHANGES | ({"lgd_steps"} if now["kind"] == "regressor" else set())
-    # Options added after a checkpoint was written did not exist for it: only their defaults match it.
-    defaults = asdict(NetworkConfig(kind=now["kind"]))
-    saved = {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
-    return {k: v for k, v in saved.items() if k not in ignore} == {k: v for k, v in now.items() if k not in ignore}
+    return same_config(saved, now, *resumable(now["kind"]))
 
 
 def batch_seed(seed: int, step: int) -> int:
@@ -180,7 +157,7 @@ class Learner:
     def unlabelled_loss(self, obs: Observations) -> tuple[torch.Tensor, dict]:
         """The same for detected people, from the mean pose, with `objectives.unlabelled_loss`."""
         assert self.silhouettes is not None and self.prior is not None
-        box = state.person_box(obs)
+        box = person_box(obs)
         x0 = state.encode(self.model, mean_init(self.model, obs), box)
         states = self.predictions(obs, state.keypoint_features(obs, box), x0)
         total, terms = 0.0, {}
@@ -224,10 +201,6 @@ class UnlabelledSampler:
         return self.data.observations(index.numpy(), self.device)
 
 
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-
-
 def lr_at(cfg: NetworkConfig, step: int) -> float:
     """Linear warm-up, then cosine decay to 2% of `lr`."""
     if step < cfg.warmup:
@@ -247,11 +220,7 @@ def train_network(
 ) -> dict[str, float]:
     """Train, checkpointing as it goes; writes the weights to `out` and returns the validation scores."""
     device = model.v_template.device
-    train, val = PoseDataset.load(data_path).split()
-    if len(train) == 0 or len(val) == 0:
-        raise InputError(
-            f"{data_path}: training needs poses both in and out of the validation trials {VALIDATION_TRIALS}"
-        )
+    train, val = training_poses(data_path)
     masks = cfg.masks if cfg.kind == "hund" else 0.0
     landmarks = cfg.landmarks if cfg.landmarks > 0 else None
     sampler = ViewSampler(
@@ -277,9 +246,7 @@ def train_network(
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
     start = 0
     if resume and checkpoint.is_file():
-        saved = torch.load(checkpoint, map_location=device, weights_only=True)
-        if not same_run(saved["config"], asdict(cfg)):
-            raise InputError(f"{checkpoint} was made with another configuration; delete it or train without --resume")
+        saved = load_checkpoint(checkpoint, device, asdict(cfg), *resumable(cfg.kind))
         net.load_state_dict(saved["net"])
         opt.load_state_dict(saved["optimizer"])
         start = int(saved["step"])
@@ -298,27 +265,14 @@ def train_network(
         opt.step()
         logs = {"loss": float(loss.detach()), **{k: float(v) for k, v in terms.items()}}
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
-            with atomic_path(checkpoint) as tmp:
-                torch.save(
-                    {"config": asdict(cfg), "net": net.state_dict(), "optimizer": opt.state_dict(), "step": step + 1},
-                    tmp,
-                )
+            save_checkpoint(checkpoint, asdict(cfg), step + 1, net=net.state_dict(), optimizer=opt.state_dict())
         progress(step + 1, logs)
     val_sampler = ViewSampler(model, val, shape_sigma=cfg.shape_sigma, masks=masks, landmarks=landmarks)
     scores = validate(learner, val_sampler, cfg.validation_views, batch_seed(cfg.seed + 1, 0))
-    manifest = {
-        "data": str(data_path),
-        "data_sha256": file_digest(data_path),
-        "train_poses": len(train),
+    learned_from = {
         "unlabelled": {p: file_digest(Path(p)) for p in cfg.unlabelled},
         "unlabelled_people": len(unlabelled) if unlabelled is not None else 0,
         "regressor": file_digest(weights_file("regressor", model.name)) if learner.regressor is not None else None,
-        "validation_trials": list(VALIDATION_TRIALS),
-        "validation_poses": len(val),
-        "body_model": model.name,
-        "command": "bodyfit " + " ".join(sys.argv[1:]),
-        "validation": scores,
-        "torch": str(torch.__version__),
     }
-    save_network(out, cfg.kind, net, asdict(cfg), manifest)
+    save_network(out, cfg.kind, net, asdict(cfg), manifest(data_path, train, val, model, scores, **learned_from))
     return scores

@@ -6,19 +6,19 @@ from __future__ import annotations
 import torch
 
 from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.core.box import person_box
+from bodyfit_cli.core.types import Observations
 from bodyfit_cli.fitting import losses
-from bodyfit_cli.fitting.lgd import SIGMA
 from bodyfit_cli.fitting.priors import PosePrior
 from bodyfit_cli.fitting.silhouette import Silhouettes, silhouette_loss
-from bodyfit_cli.fitting.types import Observations
 from bodyfit_cli.geometry.camera import project
 from bodyfit_cli.geometry.rotations import matrix_to_axis_angle
 from bodyfit_cli.networks import state
+from bodyfit_cli.training.recipes import WEIGHTS
 from bodyfit_cli.training.views import Batch
 
 # Weights chosen so that each term is of the same order for a fair fit (10 degrees per joint, 5 cm, 2% of
 # the box); see each term's comment for its unit.
-WEIGHTS = {"rotations": 1.0, "points3d": 10.0, "keypoints2d": 10.0, "betas": 0.1, "camera": 1.0}
 
 
 def state_loss(
@@ -64,13 +64,13 @@ def unlabelled_loss(
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """(B,) weighted total and batch means of the terms, for a state `x` of detected people (no 3D truth):
     robust keypoint reprojection, silhouette against the mask (where there is one), pose and shape priors."""
-    box = state.person_box(obs)
+    box = person_box(obs)
     d = state.decode(x, box)
     with_masks = obs.masks is not None
     body = state.pose(model, d, points=silhouettes.points if with_masks else None)
     body_pose = matrix_to_axis_angle(d.rotations[:, 1:])
     terms = {
-        "reprojection": losses.reprojection(body.keypoints, obs, SIGMA),
+        "reprojection": losses.reprojection(body.keypoints, obs),
         "silhouette": silhouette_loss(silhouettes.render(body.points, obs, box), obs.masks)
         if with_masks
         else torch.zeros_like(x[:, 0]),

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from bodyfit_cli.body.model import BodyModel
+from bodyfit_cli.core.types import BodyParams
 from bodyfit_cli.errors import InputError
 from bodyfit_cli.fitting.fit3d import TORSO_JOINTS, fit_joints3d
-from bodyfit_cli.fitting.types import BodyParams
 from bodyfit_cli.geometry.procrustes import rigid_transform
 from bodyfit_cli.io.atomic import ensure_dir, write_npz_atomic
 from bodyfit_cli.mocap import SUFFIXES, AmassClip, MocapClip, read_mocap

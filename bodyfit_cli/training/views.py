@@ -14,9 +14,10 @@ import torch
 import torch.nn.functional as F
 
 from bodyfit_cli.body.model import BodyModel, PointSet
+from bodyfit_cli.core.box import PersonBox, person_box
+from bodyfit_cli.core.types import Observations
 from bodyfit_cli.detection.masks import MASK_SIZE
 from bodyfit_cli.fitting.silhouette import TARGET_POINTS, surface_ids
-from bodyfit_cli.fitting.types import Observations
 from bodyfit_cli.geometry.camera import project
 from bodyfit_cli.geometry.rotations import axis_angle_to_matrix
 from bodyfit_cli.networks import state
@@ -45,7 +46,7 @@ class Batch:
     """B synthetic people: what a detector reports, and the camera-frame truth."""
 
     obs: Observations
-    box: state.PersonBox
+    box: PersonBox
     features: torch.Tensor  # (B, NUM_FEATURES)
     rotations: torch.Tensor  # (B, 24, 3, 3), global orientation in the camera frame
     betas: torch.Tensor  # (B, S)
@@ -115,7 +116,7 @@ class ViewSampler:
         obs = views.observations
         if self.landmarks is not None:
             obs.points3d = simulated_landmarks(views.keypoints3d, self.landmarks, gen)
-        box = state.person_box(obs)
+        box = person_box(obs)
         truth = state.encode_parts(rotations, betas, joints[:, 0], box)
         if self.dense is not None:
             keep = torch.rand(size, generator=gen) < self.masks
@@ -170,9 +171,7 @@ def simulated_landmarks(keypoints3d: torch.Tensor, share: float, gen: torch.Gene
     return torch.where(keep[:, None, None], points, torch.full_like(points, float("nan")))
 
 
-def target_masks(
-    dense: PointSet, model: BodyModel, x: torch.Tensor, obs: Observations, box: state.PersonBox
-) -> torch.Tensor:
+def target_masks(dense: PointSet, model: BodyModel, x: torch.Tensor, obs: Observations, box: PersonBox) -> torch.Tensor:
     """(B, M, M) masks of the bodies of states `x`: the mask pixels that dense surface points fall in (at
     this resolution several per pixel, so no gaps), cut at the image's edges as a detector's mask is, and
     softened by a [1, 2, 1] blur as a detector's mask is by resampling."""

@@ -26,10 +26,10 @@ import numpy as np
 import torch
 
 from bodyfit_cli.body.model import BodyModel, BodyOutput
+from bodyfit_cli.core.types import BodyParams, Observations
 from bodyfit_cli.detection.types import PersonKeypoints
 from bodyfit_cli.export import write_animations
 from bodyfit_cli.export.motion import MotionRecorder
-from bodyfit_cli.fitting.types import BodyParams, Observations
 from bodyfit_cli.io.atomic import atomic_dir, atomic_path
 from bodyfit_cli.io.ctrl_c import stop_if_ctrl_c
 from bodyfit_cli.io.inputs import InputItem
@@ -41,14 +41,8 @@ from bodyfit_cli.options import (  # noqa: F401 (read_summary also imported from
     clip_result_path,
     read_summary,
 )
-from bodyfit_cli.pipeline import (
-    NAME_ARRAYS,
-    Fitted,
-    ImagePipeline,
-    empty_arrays,
-    person_arrays,
-    person_records,
-)
+from bodyfit_cli.pipeline import ImagePipeline
+from bodyfit_cli.results import NAME_ARRAYS, Fitted, empty_arrays, person_arrays, person_records
 from bodyfit_cli.video.keypoint_frames import KeypointFrames, clip_keypoint_files
 from bodyfit_cli.video.people import PeopleFinder, VideoPeopleFinder
 from bodyfit_cli.video.shape import ShapeAverage, with_betas

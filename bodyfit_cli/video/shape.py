@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from bodyfit_cli.body.model import BodyModel
-from bodyfit_cli.fitting.types import BodyParams
+from bodyfit_cli.core.types import BodyParams
 
 # Frames whose person was hardly seen still count a little, so a track always has a shape.
 _MIN_WEIGHT = 1e-3
