@@ -111,7 +111,9 @@ def starting_states(
         return x
     use_regressor = (torch.rand(b, 1, generator=gen) < share).to(device)
     with torch.no_grad():
-        return torch.where(use_regressor, regressor(truth.features), x)
+        # The regressor reads the features it was trained on (with world landmarks or not), whatever this network reads.
+        features = state.keypoint_features(truth.obs, truth.box, regressor.world)
+        return torch.where(use_regressor, regressor(features), x)
 
 
 @dataclass

@@ -89,7 +89,7 @@ class NetworkConfig:
 _BASE = NetworkConfig(kind="")
 # The shipped weights' recipes, trained in the order of docs/methods.md (the files they read first).
 RECIPES: dict[str, NetworkConfig] = {
-    "regressor": replace(_BASE, kind="regressor", steps=2000, batch=256),
+    "regressor": replace(_BASE, kind="regressor", steps=2000, batch=256, landmarks=0.7, tilt=0.2),
     "lgd": replace(
         _BASE, kind="lgd", steps=10000, batch=128, unlabelled=["data/renders_train.npz"], unlabelled_every=4
     ),
@@ -104,6 +104,8 @@ RECIPES: dict[str, NetworkConfig] = {
         unlabelled_every=4,
         body3d=True,
         turns=True,
+        landmarks=0.7,
+        tilt=0.1,
     ),
 }
 
