@@ -326,9 +326,7 @@ def video(
     run_job(paths, job, LocalRunner(job), json_lines=json_lines, quiet=quiet, overwrite=overwrite, debug=debug)
 
 
-class Engine(str, Enum):
-    local = "local"  # this process
-    ray = "ray"  # a Ray cluster's workers
+Engine = choices("Engine", ("local", "ray"))  # this process, or a Ray cluster's workers
 
 
 @app.command()
@@ -686,9 +684,7 @@ def train_lgd(
     train_network(cfg, data, out, checkpoint, resume, device, body_model, model_dir)
 
 
-class MetaLoss(str, Enum):
-    sum = "sum"
-    last = "last"
+MetaLoss = choices("MetaLoss", ("sum", "last"))
 
 
 @train_app.command("hund")
