@@ -159,61 +159,45 @@ class FitOpts:
     )
 
 
-def fit_options(
-    *,
-    method: Enum,
-    out: Path,
-    device: Enum,
-    keypoints: Path | None,
-    focal: float | None,
-    body_model: Enum,
-    model_dir: Path | None,
-    max_people: int,
-    no_render: bool,
-    mesh_format: Enum,
-    seed: int,
-    init: Enum,
-    pose_model: Path | None,
-) -> Options:
-    """The parsed `FitOpts` as the `Options` every input of a run shares."""
+def fit_options(parsed: dict[str, Any]) -> Options:
+    """The `FitOpts` values the parser gave a command (`ctx.params`, by parameter name) as the `Options` every
+    input of a run shares; a parameter renamed without this is a KeyError, not a value silently dropped."""
     return Options(
-        method=method.value,
-        out=out,
-        device=device.value,
-        keypoints=keypoints,
-        focal=focal,
-        body_model=body_model.value,
-        model_dir=model_dir,
-        max_people=max_people,
-        render=not no_render,
-        mesh_format=mesh_format.value,
-        seed=seed,
-        init=init.value,
-        pose_model=pose_model,
+        method=parsed["method"].value,
+        out=parsed["out"],
+        device=parsed["device"].value,
+        keypoints=parsed["keypoints"],
+        focal=parsed["focal"],
+        body_model=parsed["body_model"].value,
+        model_dir=parsed["model_dir"],
+        max_people=parsed["max_people"],
+        render=not parsed["no_render"],
+        mesh_format=parsed["mesh_format"].value,
+        seed=parsed["seed"],
+        init=parsed["init"].value,
+        pose_model=parsed["pose_model"],
     )
 
 
-def video_job(
-    opts: Options,
-    kinds: set[str],
-    *,
-    start: float,
-    end: float | None,
-    stride: int,
-    smooth: bool,
-    mesh_every: int,
-    export: str,
-) -> Job:
-    """A run that takes videos: `opts` and the video options, checked before anything loads."""
+def video_job(parsed: dict[str, Any], kinds: set[str]) -> Job:
+    """A run that takes videos: `fit_options` and the video options, checked before anything loads."""
+    start, end = parsed["start"], parsed["end"]
     if end is not None and end <= start:
         usage_error(f"--end ({end}) must be after --start ({start})")
     try:
-        exports = parse_exports(export)
+        exports = parse_exports(parsed["export"])
     except ValueError as e:
         usage_error(str(e))
         raise
-    frames = FrameRange(start, end, stride)
-    return Job(opts, frozenset(kinds), frames=frames, smooth=smooth, mesh_every=mesh_every, exports=exports)
+    frames = FrameRange(start, end, parsed["stride"])
+    return Job(
+        fit_options(parsed),
+        frozenset(kinds),
+        frames=frames,
+        smooth=parsed["smooth"],
+        mesh_every=parsed["mesh_every"],
+        exports=exports,
+    )
 
 
 def run_job(
@@ -229,6 +213,7 @@ def run_job(
 
 @app.command()
 def image(
+    ctx: typer.Context,
     paths: list[str] = typer.Argument(..., help="Image files, directories, globs, or - to read paths from stdin."),
     method: Method = FitOpts.method,
     out: Path = FitOpts.out,
@@ -250,27 +235,13 @@ def image(
 ) -> None:
     """Fit body models to the people in images."""
     show_notices(quiet)
-    opts = fit_options(
-        method=method,
-        out=out,
-        device=device,
-        keypoints=keypoints,
-        focal=focal,
-        body_model=body_model,
-        model_dir=model_dir,
-        max_people=max_people,
-        no_render=no_render,
-        mesh_format=mesh_format,
-        seed=seed,
-        init=init,
-        pose_model=pose_model,
-    )
-    job = Job(opts, frozenset({"image"}))
+    job = Job(fit_options(ctx.params), frozenset({"image"}))
     run_job(paths, job, LocalRunner(job), json_lines=json_lines, quiet=quiet, overwrite=overwrite, debug=debug)
 
 
 @app.command()
 def video(
+    ctx: typer.Context,
     paths: list[str] = typer.Argument(..., help="Video files, directories, globs, or - to read paths from stdin."),
     method: Method = FitOpts.method,
     out: Path = FitOpts.out,
@@ -304,24 +275,7 @@ def video(
     if keypoints is not None and not keypoints.is_dir():
         what = "a file" if keypoints.exists() else "not there"
         usage_error(f"--keypoints for video takes a folder of per-frame keypoint files; {keypoints} is {what}")
-    opts = fit_options(
-        method=method,
-        out=out,
-        device=device,
-        keypoints=keypoints,
-        focal=focal,
-        body_model=body_model,
-        model_dir=model_dir,
-        max_people=max_people,
-        no_render=no_render,
-        mesh_format=mesh_format,
-        seed=seed,
-        init=init,
-        pose_model=pose_model,
-    )
-    job = video_job(
-        opts, {"video"}, start=start, end=end, stride=stride, smooth=smooth, mesh_every=mesh_every, export=export
-    )
+    job = video_job(ctx.params, {"video"})
     show_notices(quiet)
     run_job(paths, job, LocalRunner(job), json_lines=json_lines, quiet=quiet, overwrite=overwrite, debug=debug)
 
@@ -331,6 +285,7 @@ Engine = choices("Engine", ("local", "ray"))  # this process, or a Ray cluster's
 
 @app.command()
 def batch(
+    ctx: typer.Context,
     paths: list[str] = typer.Argument(..., help="Images and videos: files, directories, globs, or - for stdin."),
     engine: Engine = typer.Option(Engine.local, help="local (this process) or ray (a Ray cluster's workers)."),
     address: str | None = typer.Option(None, help="Ray cluster to use (default: $RAY_ADDRESS, else a local one)."),
@@ -366,31 +321,7 @@ def batch(
     `image` and `video`."""
     if engine is Engine.local and (address, workers, gpus_per_worker) != (None, None, None):
         usage_error("--address, --workers and --gpus-per-worker are for --engine ray")
-    opts = fit_options(
-        method=method,
-        out=out,
-        device=device,
-        keypoints=keypoints,
-        focal=focal,
-        body_model=body_model,
-        model_dir=model_dir,
-        max_people=max_people,
-        no_render=no_render,
-        mesh_format=mesh_format,
-        seed=seed,
-        init=init,
-        pose_model=pose_model,
-    )
-    job = video_job(
-        opts,
-        {"image", "video"},
-        start=start,
-        end=end,
-        stride=stride,
-        smooth=smooth,
-        mesh_every=mesh_every,
-        export=export,
-    )
+    job = video_job(ctx.params, {"image", "video"})
     show_notices(quiet)
     runner: Runner
     if engine is Engine.local:
