@@ -22,8 +22,8 @@ from bench_image import synthetic_observations
 from bodyfit_cli.body.loaders import load_body_model
 from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.core.box import person_box
-from bodyfit_cli.fitting import lgd
 from bodyfit_cli.fitting.registry import make_init
+from bodyfit_cli.learned.lgd import fit as lgd
 from bodyfit_cli.networks import state
 
 

@@ -23,8 +23,9 @@ from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.core.box import person_box
 from bodyfit_cli.core.types import Observations
 from bodyfit_cli.evaluation.benchmark import make_views, mocap_poses, score
-from bodyfit_cli.fitting import hund, lgd
 from bodyfit_cli.fitting.registry import Backend, make_backend, make_init
+from bodyfit_cli.learned.hund import fit as hund
+from bodyfit_cli.learned.lgd import fit as lgd
 from bodyfit_cli.networks import state
 
 METHODS = ("lgd", "hund")

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import faulthandler
+import functools
+import importlib
+import inspect
 import logging
 import os
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import fields, replace
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")  # OpenCV's own warnings would break one-line errors
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # and so would FFmpeg's, e.g. on a truncated video
@@ -24,6 +27,7 @@ from typer.core import TyperGroup  # noqa: E402
 from bodyfit_cli.batch.jobs import Job  # noqa: E402
 from bodyfit_cli.batch.run import LocalRunner, Runner, process_inputs  # noqa: E402
 from bodyfit_cli.errors import BodyfitError  # noqa: E402
+from bodyfit_cli.fitting.registry import learned_methods  # noqa: E402
 from bodyfit_cli.io.ctrl_c import catch_ctrl_c, ctrl_c_pressed  # noqa: E402
 from bodyfit_cli.io.video import FrameRange  # noqa: E402
 from bodyfit_cli.options import (  # noqa: E402
@@ -38,7 +42,6 @@ from bodyfit_cli.options import (  # noqa: E402
     parse_exports,
 )
 from bodyfit_cli.progress import err, fail_line  # noqa: E402
-from bodyfit_cli.training.recipes import RECIPES, TEACHERS, InTheLoopConfig, NetworkConfig, help_of  # noqa: E402
 
 # What a run does when given no options: the command line's defaults are these.
 IMAGE, VIDEO, FRAMES = Options(), Job(Options(), frozenset({"video"})), FrameRange()
@@ -116,47 +119,95 @@ def setup_errors(debug: bool = False) -> Iterator[None]:
 
 class FitOpts:
     """Typer declarations of the options `image`, `video` and `batch` share: one definition, one help text,
-    the defaults those of `Options` and `Job` (what the pipeline runs with when given nothing)."""
+    the defaults those of `Options` and `Job` (what the pipeline runs with when given nothing). A command
+    takes them with `shared_options` and reads their values from `ctx.params`."""
 
-    method = typer.Option(
+    method: Method = typer.Option(
         Method(IMAGE.method), help="Refinement backend; regressor and spin: the keypoint regressor's result, unrefined."
     )
-    out = typer.Option(IMAGE.out, help="Output directory (mirrors the input tree).")
-    device = typer.Option(Device(IMAGE.device), help="Where to fit (auto: cuda where there is a GPU).")
-    keypoints = typer.Option(None, help="OpenPose or COCO keypoint JSON for the images, instead of detecting.")
-    focal = typer.Option(IMAGE.focal, help="Focal length in pixels (default: the image or frame diagonal).")
-    body_model = typer.Option(BodyModelName(IMAGE.body_model), help="Body model (smpl, smplx: from --model-dir).")
-    model_dir = typer.Option(IMAGE.model_dir, help="Folder with smpl/ or smplx/ model files.")
-    max_people = typer.Option(IMAGE.max_people, min=1, help="Most people fitted per image or frame.")
-    no_render = typer.Option(not IMAGE.render, "--no-render", help="Skip the overlay image or video.")
-    mesh_format = typer.Option(MeshFormat(IMAGE.mesh_format), help="Mesh file format.")
-    json_lines = typer.Option(False, "--json", help="One JSON object per input on stdout (a summary per video).")
-    quiet = typer.Option(False, "--quiet", help="No progress or messages on stderr (errors still shown).")
-    seed = typer.Option(IMAGE.seed, help="Random seed.")
-    init = typer.Option(
+    out: Path = typer.Option(IMAGE.out, help="Output directory (mirrors the input tree).")
+    device: Device = typer.Option(Device(IMAGE.device), help="Where to fit (auto: cuda where there is a GPU).")
+    keypoints: Path | None = typer.Option(
+        None, help="OpenPose or COCO keypoint JSON for the images, instead of detecting."
+    )
+    focal: float | None = typer.Option(
+        IMAGE.focal, help="Focal length in pixels (default: the image or frame diagonal)."
+    )
+    body_model: BodyModelName = typer.Option(
+        BodyModelName(IMAGE.body_model), help="Body model (smpl, smplx: from --model-dir)."
+    )
+    model_dir: Path | None = typer.Option(IMAGE.model_dir, help="Folder with smpl/ or smplx/ model files.")
+    max_people: int = typer.Option(IMAGE.max_people, min=1, help="Most people fitted per image or frame.")
+    no_render: bool = typer.Option(not IMAGE.render, "--no-render", help="Skip the overlay image or video.")
+    mesh_format: MeshFormat = typer.Option(MeshFormat(IMAGE.mesh_format), help="Mesh file format.")
+    json_lines: bool = typer.Option(False, "--json", help="One JSON object per input on stdout (a summary per video).")
+    quiet: bool = typer.Option(False, "--quiet", help="No progress or messages on stderr (errors still shown).")
+    seed: int = typer.Option(IMAGE.seed, help="Random seed.")
+    init: Init = typer.Option(
         Init(IMAGE.init),
         help="Initialisation (a video person's first frame): regressor, spin (the regressor trained with fitting "
         "in the loop), mean, or auto (hund: mean; the others: spin, else regressor, where trained).",
     )
-    pose_model = typer.Option(IMAGE.pose_model, help="MediaPipe PoseLandmarker .task file (newer mediapipe).")
-    overwrite = typer.Option(False, "--overwrite", help="Redo inputs that already have results.")
-    debug = typer.Option(False, "--debug", help="Show Python tracebacks.")
-    start = typer.Option(FRAMES.start, min=0.0, help="Videos: first second to process.")
-    end = typer.Option(FRAMES.end, min=0.0, help="Videos: last second to process (default: the end).")
-    stride = typer.Option(FRAMES.stride, min=1, help="Videos: process every K-th frame.")
-    smooth = typer.Option(
+    pose_model: Path | None = typer.Option(
+        IMAGE.pose_model, help="MediaPipe PoseLandmarker .task file (newer mediapipe)."
+    )
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo inputs that already have results.")
+    debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks.")
+    start: float = typer.Option(FRAMES.start, min=0.0, help="Videos: first second to process.")
+    end: float | None = typer.Option(FRAMES.end, min=0.0, help="Videos: last second to process (default: the end).")
+    stride: int = typer.Option(FRAMES.stride, min=1, help="Videos: process every K-th frame.")
+    smooth: bool = typer.Option(
         VIDEO.smooth,
         "--smooth/--no-smooth",
         help="Videos: One-Euro filtering of each person's fitted joint rotations over time.",
     )
-    mesh_every = typer.Option(
+    mesh_every: int = typer.Option(
         VIDEO.mesh_every, min=0, help="Videos: write meshes every K-th processed frame (0: none)."
     )
-    export = typer.Option(
+    export: str = typer.Option(
         ",".join(VIDEO.exports) or "none",
         help="Videos: each track's animation files, comma-separated: bvh, glb (skinned, animated glTF), "
         "amass (AMASS-style .npz), or none.",
     )
+
+
+FIT = (
+    "method", "out", "device", "keypoints", "focal", "body_model", "model_dir", "max_people", "no_render",
+    "mesh_format", "json_lines", "quiet", "seed", "init", "pose_model", "overwrite", "debug",
+)  # fmt: skip
+VIDEO_ONLY = ("start", "end", "stride", "smooth", "mesh_every", "export")
+
+
+def with_parameters(command: Callable[..., None], extra: list[inspect.Parameter]) -> Callable[..., None]:
+    """`command` as the parser sees it: its own parameters, then `extra`, whose values it reads from `ctx.params`
+    (or does not need) and is not called with."""
+    own = list(inspect.signature(command, eval_str=True).parameters.values())
+
+    @functools.wraps(command)
+    def run(**values: Any) -> None:
+        command(**{p.name: values[p.name] for p in own})
+
+    parameters = [*own, *(p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in extra)]
+    run.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in parameters}
+    return run
+
+
+def shared_options(*names: str, **own: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command the `FitOpts` options `names`, after its own parameters; `own` replaces one's declaration
+    for this command (video's `--keypoints`)."""
+    hints = get_type_hints(FitOpts)
+
+    def add(command: Callable[..., None]) -> Callable[..., None]:
+        extra = [
+            inspect.Parameter(
+                n, inspect.Parameter.KEYWORD_ONLY, default=own.get(n, getattr(FitOpts, n)), annotation=hints[n]
+            )
+            for n in names
+        ]
+        return with_parameters(command, extra)
+
+    return add
 
 
 def fit_options(parsed: dict[str, Any]) -> Options:
@@ -200,90 +251,55 @@ def video_job(parsed: dict[str, Any], kinds: set[str]) -> Job:
     )
 
 
-def run_job(
-    paths: list[str], job: Job, runner: Runner, *, json_lines: bool, quiet: bool, overwrite: bool, debug: bool
-) -> None:
-    """Process the inputs and exit: 0 all done, 1 some failed, 2 nothing could run (the runner could not start)."""
-    with setup_errors(debug):
-        failed = process_inputs(
-            paths, job, runner, json_lines=json_lines, quiet=quiet, overwrite=overwrite, debug=debug
-        )
+def run_job(paths: list[str], job: Job, runner: Runner, parsed: dict[str, Any]) -> None:
+    """Process the inputs, with the reporting options `parsed` gives, and exit: 0 all done, 1 some failed, 2
+    nothing could run (the runner could not start)."""
+    report = {k: parsed[k] for k in ("json_lines", "quiet", "overwrite", "debug")}
+    with setup_errors(parsed["debug"]):
+        failed = process_inputs(paths, job, runner, **report)
     raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
 
 
 @app.command()
+@shared_options(*FIT)
 def image(
     ctx: typer.Context,
     paths: list[str] = typer.Argument(..., help="Image files, directories, globs, or - to read paths from stdin."),
-    method: Method = FitOpts.method,
-    out: Path = FitOpts.out,
-    device: Device = FitOpts.device,
-    keypoints: Path | None = FitOpts.keypoints,
-    focal: float | None = FitOpts.focal,
-    body_model: BodyModelName = FitOpts.body_model,
-    model_dir: Path | None = FitOpts.model_dir,
-    max_people: int = FitOpts.max_people,
-    no_render: bool = FitOpts.no_render,
-    mesh_format: MeshFormat = FitOpts.mesh_format,
-    json_lines: bool = FitOpts.json_lines,
-    quiet: bool = FitOpts.quiet,
-    seed: int = FitOpts.seed,
-    init: Init = FitOpts.init,
-    pose_model: Path | None = FitOpts.pose_model,
-    overwrite: bool = FitOpts.overwrite,
-    debug: bool = FitOpts.debug,
 ) -> None:
     """Fit body models to the people in images."""
-    show_notices(quiet)
+    show_notices(ctx.params["quiet"])
     job = Job(fit_options(ctx.params), frozenset({"image"}))
-    run_job(paths, job, LocalRunner(job), json_lines=json_lines, quiet=quiet, overwrite=overwrite, debug=debug)
+    run_job(paths, job, LocalRunner(job), ctx.params)
+
+
+VIDEO_KEYPOINTS = typer.Option(
+    None,
+    help="A folder of OpenPose's per-frame JSON, <clip>_<frame>_keypoints.json (or one folder per clip, "
+    "DIR/<clip>/), instead of detecting.",
+)
 
 
 @app.command()
+@shared_options(*FIT, *VIDEO_ONLY, keypoints=VIDEO_KEYPOINTS)
 def video(
     ctx: typer.Context,
     paths: list[str] = typer.Argument(..., help="Video files, directories, globs, or - to read paths from stdin."),
-    method: Method = FitOpts.method,
-    out: Path = FitOpts.out,
-    device: Device = FitOpts.device,
-    keypoints: Path | None = typer.Option(
-        None,
-        help="A folder of OpenPose's per-frame JSON, <clip>_<frame>_keypoints.json (or one folder per clip, "
-        "DIR/<clip>/), instead of detecting.",
-    ),
-    focal: float | None = FitOpts.focal,
-    body_model: BodyModelName = FitOpts.body_model,
-    model_dir: Path | None = FitOpts.model_dir,
-    max_people: int = FitOpts.max_people,
-    no_render: bool = FitOpts.no_render,
-    mesh_format: MeshFormat = FitOpts.mesh_format,
-    json_lines: bool = FitOpts.json_lines,
-    quiet: bool = FitOpts.quiet,
-    seed: int = FitOpts.seed,
-    init: Init = FitOpts.init,
-    pose_model: Path | None = FitOpts.pose_model,
-    overwrite: bool = FitOpts.overwrite,
-    debug: bool = FitOpts.debug,
-    start: float = FitOpts.start,
-    end: float | None = FitOpts.end,
-    stride: int = FitOpts.stride,
-    smooth: bool = FitOpts.smooth,
-    mesh_every: int = FitOpts.mesh_every,
-    export: str = FitOpts.export,
 ) -> None:
     """Fit body models to the people in videos, frame by frame, with a track id per person."""
+    keypoints = ctx.params["keypoints"]
     if keypoints is not None and not keypoints.is_dir():
         what = "a file" if keypoints.exists() else "not there"
         usage_error(f"--keypoints for video takes a folder of per-frame keypoint files; {keypoints} is {what}")
     job = video_job(ctx.params, {"video"})
-    show_notices(quiet)
-    run_job(paths, job, LocalRunner(job), json_lines=json_lines, quiet=quiet, overwrite=overwrite, debug=debug)
+    show_notices(ctx.params["quiet"])
+    run_job(paths, job, LocalRunner(job), ctx.params)
 
 
 Engine = choices("Engine", ("local", "ray"))  # this process, or a Ray cluster's workers
 
 
 @app.command()
+@shared_options(*FIT, *VIDEO_ONLY)
 def batch(
     ctx: typer.Context,
     paths: list[str] = typer.Argument(..., help="Images and videos: files, directories, globs, or - for stdin."),
@@ -293,46 +309,24 @@ def batch(
     gpus_per_worker: float | None = typer.Option(
         None, min=0.0, help="GPUs per Ray worker (default: 1 where the cluster has GPUs, else 0)."
     ),
-    method: Method = FitOpts.method,
-    out: Path = FitOpts.out,
-    device: Device = FitOpts.device,
-    keypoints: Path | None = FitOpts.keypoints,
-    focal: float | None = FitOpts.focal,
-    body_model: BodyModelName = FitOpts.body_model,
-    model_dir: Path | None = FitOpts.model_dir,
-    max_people: int = FitOpts.max_people,
-    no_render: bool = FitOpts.no_render,
-    mesh_format: MeshFormat = FitOpts.mesh_format,
-    json_lines: bool = FitOpts.json_lines,
-    quiet: bool = FitOpts.quiet,
-    seed: int = FitOpts.seed,
-    init: Init = FitOpts.init,
-    pose_model: Path | None = FitOpts.pose_model,
-    overwrite: bool = FitOpts.overwrite,
-    debug: bool = FitOpts.debug,
-    start: float = FitOpts.start,
-    end: float | None = FitOpts.end,
-    stride: int = FitOpts.stride,
-    smooth: bool = FitOpts.smooth,
-    mesh_every: int = FitOpts.mesh_every,
-    export: str = FitOpts.export,
 ) -> None:
     """Fit images and videos (told apart by suffix) here or spread over a Ray cluster; same outputs as
     `image` and `video`."""
     if engine is Engine.local and (address, workers, gpus_per_worker) != (None, None, None):
         usage_error("--address, --workers and --gpus-per-worker are for --engine ray")
     job = video_job(ctx.params, {"image", "video"})
-    show_notices(quiet)
+    show_notices(ctx.params["quiet"])
     runner: Runner
     if engine is Engine.local:
         runner = LocalRunner(job)
     else:
         from bodyfit_cli.batch.ray_engine import RayEngine, import_ray
 
+        debug = ctx.params["debug"]
         with setup_errors(debug):
             import_ray()
         runner = RayEngine(job, address=address, workers=workers, gpus_per_worker=gpus_per_worker, debug=debug)
-    run_job(paths, job, runner, json_lines=json_lines, quiet=quiet, overwrite=overwrite, debug=debug)
+    run_job(paths, job, runner, ctx.params)
 
 
 def usage_error(message: str) -> None:
@@ -447,225 +441,82 @@ def train_detect(
         detect_inputs(paths, out, stride, max_people, err)
 
 
-def recipe_option(kind: str, name: str, *decls: str, **limits: Any) -> Any:
-    """The option for field `name` of `NetworkConfig`: its default the shipped recipe of `kind`, its help the field's."""
-    return typer.Option(getattr(RECIPES[kind], name), *decls, help=help_of(NetworkConfig, name), **limits)
-
-
-def spin_option(name: str, *decls: str, **limits: Any) -> Any:
-    """The option for field `name` of `InTheLoopConfig`: its default the shipped spin's recipe, its help the field's."""
-    return typer.Option(getattr(InTheLoopConfig(), name), *decls, help=help_of(InTheLoopConfig, name), **limits)
-
-
-SHARE = {"min": 0.0, "max": 1.0}
-Teacher = choices("Teacher", TEACHERS)
 TRAIN_DATA = typer.Option(Path("data/poses.npz"), help="Pose dataset from 'bodyfit train data'.")
-TRAIN_OUT = typer.Option(
-    None,
-    help="Where to write the weights (default: data/models/<kind>_<body-model>.pt; the shipped "
-    "ones, which fits use, are models/<kind>_<body-model>.pt).",
-)
 TRAIN_CHECKPOINT = typer.Option(None, help="Checkpoint file (default: data/checkpoints/<out name>.ckpt).")
 TRAIN_RESUME = typer.Option(False, "--resume", help="Continue from the checkpoint if there is one.")
 
 
-def unlabelled_files(paths: list[Path]) -> list[str]:
-    """`--unlabelled`: the files as given, or none (`--unlabelled none`)."""
-    return [] if [str(p) for p in paths] == ["none"] else [str(p) for p in paths]
+def config_parameter(recipe: Any, name: str) -> inspect.Parameter:
+    """The command-line parameter of config field `name`: its default the recipe's, its help, flag names and
+    limits the field's (`training.config.option`)."""
+    field = {f.name: f for f in fields(recipe)}[name]
+    limits = dict(field.metadata["limits"])
+    if limits.pop("argument", False):
+        declare, limits["metavar"] = typer.Argument, name.upper()
+    else:
+        declare = typer.Option
+    decls, values = tuple(field.metadata["decls"]), limits.pop("choices", None)
+    annotation, default = get_type_hints(type(recipe))[name], getattr(recipe, name)
+    if limits.pop("path", False):
+        annotation = Path | None
+    elif values:
+        annotation = choices(name.title().replace("_", ""), values)
+        default = annotation(default)
+    elif annotation is bool and not decls:
+        decls = (f"--{name.replace('_', '-')}/--no-{name.replace('_', '-')}",)
+    elif annotation == list[str]:
+        annotation, default = list[Path], [Path(p) for p in default]
+    info = declare(default, *decls, help=field.metadata["help"], **limits)
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=annotation)
 
 
-def train_network(
-    cfg: NetworkConfig,
-    data: Path,
-    out: Path | None,
-    checkpoint: Path | None,
-    resume: bool,
-    device: Enum,
-    body_model: Enum,
-    model_dir: Path | None,
-) -> None:
-    from bodyfit_cli.networks.weights import trained_file
-    from bodyfit_cli.training.commands import make_network
-
-    out = out or trained_file(cfg.kind, body_model.value)
-    checkpoint = checkpoint or Path("data/checkpoints") / f"{out.stem}.ckpt"
-    with setup_errors():
-        make_network(cfg, data, out, checkpoint, resume, device.value, body_model.value, model_dir, err)
+def config_value(value: Any) -> Any:
+    """A parsed option as the config stores it: choices by value, files as strings, `none` for no files."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, list):
+        return [] if [str(v) for v in value] == ["none"] else [str(v) for v in value]
+    return str(value) if isinstance(value, Path) else value
 
 
-@train_app.command("regressor")
-def train_regressor(
-    data: Path = TRAIN_DATA,
-    out: Path | None = TRAIN_OUT,
-    checkpoint: Path | None = TRAIN_CHECKPOINT,
-    resume: bool = TRAIN_RESUME,
-    steps: int = recipe_option("regressor", "steps", min=1),
-    batch: int = recipe_option("regressor", "batch", min=1),
-    lr: float = recipe_option("regressor", "lr"),
-    hidden: int = recipe_option("regressor", "hidden", min=8),
-    tilt: float = recipe_option("regressor", "tilt", **SHARE),
-    landmarks: float = recipe_option("regressor", "landmarks", **SHARE),
-    seed: int = recipe_option("regressor", "seed"),
-    device: Device = FitOpts.device,
-    body_model: BodyModelName = FitOpts.body_model,
-    model_dir: Path | None = FitOpts.model_dir,
-) -> None:
-    """Train the keypoint regressor (--init regressor, --method regressor) on synthetic views of the pose
-    dataset."""
-    cfg = replace(
-        RECIPES["regressor"], steps=steps, batch=batch, lr=lr, hidden=hidden, tilt=tilt, landmarks=landmarks, seed=seed
-    )
-    train_network(cfg, data, out, checkpoint, resume, device, body_model, model_dir)
+def train_command(kind: str, package: str) -> None:
+    """`bodyfit train <kind>` for a learned method, from its folder: options from its `recipe.py` (defaults the
+    shipped recipe), the run by its `train.py`."""
+    recipe = importlib.import_module(f"{package}.recipe")
 
+    def command(ctx: typer.Context) -> None:
+        from bodyfit_cli.networks.weights import trained_file
+        from bodyfit_cli.training.commands import make_weights
 
-@train_app.command("spin")
-def train_spin(
-    detections: list[Path] = typer.Argument(..., help="Detected people ('bodyfit train detect' files)."),
-    data: Path = TRAIN_DATA,
-    out: Path | None = typer.Option(
+        p = ctx.params
+        cfg = replace(recipe.RECIPE, **{name: config_value(p[name]) for name in recipe.OPTIONS})
+        out = p["out"] or trained_file(recipe.FILE, p["body_model"].value)
+        checkpoint = p["checkpoint"] or Path("data/checkpoints") / f"{out.stem}.ckpt"
+        method = importlib.import_module(f"{package}.train")
+        run = (p["data"], out, checkpoint, p["resume"], p["device"].value, p["body_model"].value, p["model_dir"])
+        with setup_errors():
+            make_weights(kind, method, cfg, *run, err)
+
+    shown = [config_parameter(recipe.RECIPE, name) for name in recipe.OPTIONS]
+    out = typer.Option(
         None,
-        help="Where to write the weights (default: data/models/regressor_spin_<body-model>.pt; what --init/--method "
-        "spin use is models/regressor_spin_<body-model>.pt).",
-    ),
-    checkpoint: Path | None = TRAIN_CHECKPOINT,
-    resume: bool = TRAIN_RESUME,
-    start_from: Path | None = typer.Option(
-        None, help="Regressor to start from (default: the shipped models/regressor_<body-model>.pt)."
-    ),
-    epochs: int = spin_option("epochs", min=1),
-    people: int = spin_option("batch", "--people", min=1),
-    synthetic_batch: int = spin_option("synthetic_batch", min=1),
-    lr: float = spin_option("lr"),
-    max_error: float = spin_option("max_error", min=0.0),
-    teacher: Teacher = spin_option("teacher"),
-    mirror: bool = spin_option("mirror", "--mirror/--no-mirror"),
-    tilt: float = spin_option("tilt", **SHARE),
-    seed: int = spin_option("seed"),
-    device: Device = FitOpts.device,
-    body_model: BodyModelName = FitOpts.body_model,
-    model_dir: Path | None = FitOpts.model_dir,
-) -> None:
-    """Train the keypoint regressor further on detected people with fitting (LGD or SMPLify) in the loop (SPIN):
-    the regressor --init/--method spin use."""
-    from bodyfit_cli.networks.weights import trained_file
-    from bodyfit_cli.training.in_the_loop import run_in_the_loop
-
-    cfg = InTheLoopConfig(
-        epochs=epochs,
-        batch=people,
-        synthetic_batch=synthetic_batch,
-        lr=lr,
-        max_error=max_error,
-        teacher=teacher.value,
-        mirror=mirror,
-        tilt=tilt,
-        seed=seed,
+        help=f"Where to write the weights (default: data/models/{recipe.FILE}_<body-model>.pt; the shipped ones, "
+        f"which fits use, are models/{recipe.FILE}_<body-model>.pt).",
     )
-    out = out or trained_file("regressor_spin", body_model.value)
-    with setup_errors():
-        run_in_the_loop(
-            cfg, detections, data, start_from, out, checkpoint, resume, device.value, body_model.value, model_dir, err
-        )
+    files = {"data": (Path, TRAIN_DATA), "out": (Path | None, out), "checkpoint": (Path | None, TRAIN_CHECKPOINT)}
+    files["resume"] = (bool, TRAIN_RESUME)
+    arguments = [p for p in shown if isinstance(p.default, typer.models.ArgumentInfo)]
+    extra = [
+        *arguments,
+        *(inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=a) for n, (a, d) in files.items()),
+        *(p for p in shown if p not in arguments),
+    ]
+    command = shared_options("device", "body_model", "model_dir")(with_parameters(command, extra))
+    train_app.command(kind, help=recipe.SUMMARY)(command)
 
 
-@train_app.command("lgd")
-def train_lgd(
-    data: Path = TRAIN_DATA,
-    out: Path | None = TRAIN_OUT,
-    checkpoint: Path | None = TRAIN_CHECKPOINT,
-    resume: bool = TRAIN_RESUME,
-    steps: int = recipe_option("lgd", "steps", min=1),
-    batch: int = recipe_option("lgd", "batch", min=1),
-    lgd_steps: int = recipe_option("lgd", "lgd_steps", min=1),
-    weight_2d: float = recipe_option("lgd", "weight_2d", min=0.0),
-    gradient_step: bool = recipe_option("lgd", "gradient_step", "--gradient-step"),
-    unlabelled: list[Path] = recipe_option("lgd", "unlabelled"),
-    unlabelled_every: int = recipe_option("lgd", "unlabelled_every", min=1),
-    mix_parts: float = recipe_option("lgd", "mix_parts", **SHARE),
-    tilt: float = recipe_option("lgd", "tilt", **SHARE),
-    landmarks: float = recipe_option("lgd", "landmarks", **SHARE),
-    regressor_starts: float = recipe_option("lgd", "regressor_starts", **SHARE),
-    lr: float = recipe_option("lgd", "lr"),
-    hidden: int = recipe_option("lgd", "hidden", min=8),
-    seed: int = recipe_option("lgd", "seed"),
-    device: Device = FitOpts.device,
-    body_model: BodyModelName = FitOpts.body_model,
-    model_dir: Path | None = FitOpts.model_dir,
-) -> None:
-    """Train Learned Gradient Descent's update network (--method lgd) on synthetic views of the pose dataset, and
-    self-supervised batches of detected people (detections of rendered motion capture keep it trained on motion
-    capture only)."""
-    cfg = replace(
-        RECIPES["lgd"],
-        steps=steps,
-        batch=batch,
-        lr=lr,
-        hidden=hidden,
-        lgd_steps=lgd_steps,
-        weight_2d=weight_2d,
-        unlabelled=unlabelled_files(unlabelled),
-        unlabelled_every=unlabelled_every,
-        mix_parts=mix_parts,
-        tilt=tilt,
-        landmarks=landmarks,
-        regressor_starts=regressor_starts,
-        gradient_step=gradient_step,
-        seed=seed,
-    )
-    train_network(cfg, data, out, checkpoint, resume, device, body_model, model_dir)
-
-
-MetaLoss = choices("MetaLoss", ("sum", "last"))
-
-
-@train_app.command("hund")
-def train_hund(
-    data: Path = TRAIN_DATA,
-    out: Path | None = TRAIN_OUT,
-    checkpoint: Path | None = TRAIN_CHECKPOINT,
-    resume: bool = TRAIN_RESUME,
-    unlabelled: list[Path] = recipe_option("hund", "unlabelled"),
-    unlabelled_every: int = recipe_option("hund", "unlabelled_every", min=1),
-    steps: int = recipe_option("hund", "steps", min=1),
-    batch: int = recipe_option("hund", "batch", min=1),
-    stages: int = recipe_option("hund", "stages", min=1),
-    meta_loss: MetaLoss = recipe_option("hund", "meta_loss"),
-    masks: float = recipe_option("hund", "masks", **SHARE),
-    body3d: bool = recipe_option("hund", "body3d", "--body3d/--no-body3d"),
-    turns: bool = recipe_option("hund", "turns", "--turns/--no-turns"),
-    mix_parts: float = recipe_option("hund", "mix_parts", **SHARE),
-    tilt: float = recipe_option("hund", "tilt", **SHARE),
-    landmarks: float = recipe_option("hund", "landmarks", **SHARE),
-    regressor_starts: float = recipe_option("hund", "regressor_starts", **SHARE),
-    lr: float = recipe_option("hund", "lr"),
-    hidden: int = recipe_option("hund", "hidden", min=8),
-    seed: int = recipe_option("hund", "seed"),
-    device: Device = FitOpts.device,
-    body_model: BodyModelName = FitOpts.body_model,
-    model_dir: Path | None = FitOpts.model_dir,
-) -> None:
-    """Train neural descent's recurrent updater (--method hund): synthetic views of the pose dataset, and
-    self-supervised batches of detected people."""
-    cfg = replace(
-        RECIPES["hund"],
-        steps=steps,
-        batch=batch,
-        lr=lr,
-        hidden=hidden,
-        stages=stages,
-        meta_loss=meta_loss.value,
-        masks=masks,
-        unlabelled=unlabelled_files(unlabelled),
-        unlabelled_every=unlabelled_every,
-        mix_parts=mix_parts,
-        tilt=tilt,
-        landmarks=landmarks,
-        regressor_starts=regressor_starts,
-        body3d=body3d,
-        turns=turns,
-        seed=seed,
-    )
-    train_network(cfg, data, out, checkpoint, resume, device, body_model, model_dir)
+for _kind, _package in learned_methods().items():
+    train_command(_kind, _package)
 
 
 def keep_stderr_for_bodyfit() -> None:

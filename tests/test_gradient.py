@@ -10,7 +10,7 @@ from test_learned import toy_dataset
 from bodyfit_cli.body.loaders import load_body_model
 from bodyfit_cli.body.model import BodyModel, BodyModelData
 from bodyfit_cli.fitting.init import MeanInit
-from bodyfit_cli.fitting.lgd import reprojection_gradient
+from bodyfit_cli.learned.lgd.fit import reprojection_gradient
 from bodyfit_cli.networks import state
 from bodyfit_cli.training.views import ViewSampler
 from bodyfit_cli.vocabulary import NUM_KEYPOINTS, NUM_SMPL_JOINTS, SMPL_PARENTS

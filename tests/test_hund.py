@@ -15,8 +15,13 @@ from bodyfit_cli.body.loaders import load_body_model
 from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.core.types import BodyParams
 from bodyfit_cli.evaluation.benchmark import score
-from bodyfit_cli.fitting import lgd as lgd_module
-from bodyfit_cli.fitting.hund import (
+from bodyfit_cli.fitting.init import MeanInit
+from bodyfit_cli.fitting.priors import load_prior
+from bodyfit_cli.fitting.registry import make_backend, make_init
+from bodyfit_cli.fitting.silhouette import Silhouettes, has_mask, silhouette_loss, surface_ids
+from bodyfit_cli.geometry.camera import project
+from bodyfit_cli.geometry.rotations import axis_angle_to_matrix
+from bodyfit_cli.learned.hund.fit import (
     BODY3D_GAIN,
     TURNING_JOINTS,
     NeuralDescentFitter,
@@ -27,25 +32,19 @@ from bodyfit_cli.fitting.hund import (
     segment_turns,
     segments,
 )
-from bodyfit_cli.fitting.init import MeanInit
-from bodyfit_cli.fitting.lgd import LearnedGradientDescent
-from bodyfit_cli.fitting.priors import load_prior
-from bodyfit_cli.fitting.registry import make_backend, make_init
-from bodyfit_cli.fitting.silhouette import Silhouettes, has_mask, silhouette_loss, surface_ids
-from bodyfit_cli.geometry.camera import project
-from bodyfit_cli.geometry.rotations import axis_angle_to_matrix
+from bodyfit_cli.learned.hund.network import NeuralDescent
+from bodyfit_cli.learned.lgd import fit as lgd_module
+from bodyfit_cli.learned.lgd.fit import LearnedGradientDescent
+from bodyfit_cli.learned.lgd.network import UpdateNetwork
 from bodyfit_cli.networks import state
-from bodyfit_cli.networks.hund import NeuralDescent
-from bodyfit_cli.networks.lgd import UpdateNetwork
 from bodyfit_cli.networks.weights import read_network_file, weights_file
+from bodyfit_cli.training.config import NetworkConfig
 from bodyfit_cli.training.detections import DetectionSet
-from bodyfit_cli.training.networks import train_network
 from bodyfit_cli.training.objectives import unlabelled_loss
 from bodyfit_cli.training.pose_data import PoseDataset
-from bodyfit_cli.training.recipes import NetworkConfig
 from bodyfit_cli.training.views import ViewSampler
 from bodyfit_cli.vocabulary import KEYPOINT_INDEX, NUM_KEYPOINTS, SEGMENTS
-from tests.test_learned import toy_dataset, write_toy_data
+from tests.test_learned import toy_dataset, train, write_toy_data
 
 
 @pytest.fixture(scope="module")
@@ -260,10 +259,10 @@ def test_training_with_and_without_truth_resumes_exactly_and_records_its_data(
     )
     logs: list[dict] = []
     torch.set_num_threads(1)
-    train_network(cfg, model, data, tmp_path / "a.pt", tmp_path / "a.ckpt", False, lambda s, log: logs.append(log))
+    train(cfg, model, data, tmp_path / "a.pt", tmp_path / "a.ckpt", False, lambda s, n, log: logs.append(log))
     assert "self_reprojection" in logs[1] and "rotations" in logs[0]  # every second batch is self-supervised
-    train_network(replace(cfg, steps=2), model, data, tmp_path / "b.pt", tmp_path / "b.ckpt", False)
-    train_network(cfg, model, data, tmp_path / "b.pt", tmp_path / "b.ckpt", True)
+    train(replace(cfg, steps=2), model, data, tmp_path / "b.pt", tmp_path / "b.ckpt", False)
+    train(cfg, model, data, tmp_path / "b.pt", tmp_path / "b.ckpt", True)
     a, b = read_network_file(tmp_path / "a.pt"), read_network_file(tmp_path / "b.pt")
     for key, value in a["state_dict"].items():
         assert torch.allclose(value, b["state_dict"][key], atol=1e-6), key

@@ -15,17 +15,18 @@ from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.core.types import BodyParams
 from bodyfit_cli.detection.types import PersonKeypoints, bbox_from_keypoints
 from bodyfit_cli.errors import BodyfitError, InputError, MethodUnavailable
-from bodyfit_cli.fitting.lgd import LearnedGradientDescent
 from bodyfit_cli.fitting.registry import make_backend, make_init
+from bodyfit_cli.learned.lgd.fit import LearnedGradientDescent
+from bodyfit_cli.learned.regressor.network import KeypointRegressor
+from bodyfit_cli.learned.spin import train as spin_training
+from bodyfit_cli.learned.spin.recipe import InTheLoopConfig
+from bodyfit_cli.learned.spin.train import BestFits, train_in_the_loop
 from bodyfit_cli.networks import weights as weights_module
-from bodyfit_cli.networks.regressor import KeypointRegressor
 from bodyfit_cli.networks.weights import read_network_file, save_network, weights_file
 from bodyfit_cli.options import Options
 from bodyfit_cli.pipeline import ImagePipeline
 from bodyfit_cli.training.detections import DetectionRows, DetectionSet
-from bodyfit_cli.training.in_the_loop import BestFits, train_in_the_loop
 from bodyfit_cli.training.pose_data import PoseDataset
-from bodyfit_cli.training.recipes import InTheLoopConfig
 from bodyfit_cli.training.runs import file_digest
 from bodyfit_cli.training.views import ViewSampler
 from bodyfit_cli.vocabulary import KEYPOINT_INDEX, KEYPOINT_NAMES, NUM_KEYPOINTS, mirror_name
@@ -230,6 +231,14 @@ def test_a_tiny_in_the_loop_run_writes_weights_with_a_manifest_and_resumes(model
     assert set(manifest["validation"]) == {"pa_mpjpe_mm", "mpjpe_mm"}
     assert manifest["teacher_weights"] is None  # SMPLify has none
     assert a["training"]["in_the_loop"]["max_error"] == 1.0
+    # `bodyfit train spin` runs the same, its detections and start named in the config.
+    named = replace(cfg, detections=[str(people)], start_from=str(start))
+    assert (
+        spin_training.train(named, model, poses, tmp_path / "c.pt", tmp_path / "c.ckpt", False)
+        == manifest["validation"]
+    )
+    c = read_network_file(tmp_path / "c.pt")
+    assert all(torch.equal(v, c["state_dict"][k]) for k, v in a["state_dict"].items())
 
     with pytest.raises(InputError, match="another configuration"):
         run(replace(cfg, max_error=0.5), "b", resume=True)

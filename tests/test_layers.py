@@ -19,11 +19,12 @@ LAYERS: list[set[str]] = [
     {"geometry", "io"},  # rotations and cameras; files, images, video frames, atomic writes
     {"body", "mocap", "detection", "render"},  # the body model, mocap readers, keypoint detectors, drawing
     {"core"},  # the people's parameters and evidence, the person box, the device
-    {"networks", "synthetic"},  # pure network modules; synthetic views
-    {"fitting"},  # the backends and the one registry that chooses them
+    {"networks", "synthetic"},  # the state networks read and write, MLP blocks, weight files; synthetic views
+    {"fitting"},  # SMPLify, the losses and priors, and the one registry that chooses a method by name
     {"options", "results"},  # what a run is asked for, where results go; fitted people as result files hold them
     {"pipeline", "export", "evaluation"},  # one image; animation files; accuracy
-    {"video", "training"},  # clips; the trainers
+    {"video", "training"},  # clips; the training data and the trainer the learned methods share
+    {"learned"},  # one folder per learned method (network, fit, training, recipe), reached by name from below
     {"batch"},  # inputs spread over engines
     {"cli"},  # parses options and calls the layers below
     {"__main__"},  # python -m bodyfit_cli

@@ -18,22 +18,31 @@ from bodyfit_cli.errors import BodyfitError, InputError, MethodUnavailable
 from bodyfit_cli.evaluation.benchmark import score
 from bodyfit_cli.fitting import losses
 from bodyfit_cli.fitting.init import MeanInit
-from bodyfit_cli.fitting.lgd import descend, reprojection_gradient
 from bodyfit_cli.fitting.registry import make_backend, make_init
 from bodyfit_cli.geometry.rotations import matrix_to_axis_angle
+from bodyfit_cli.learned.hund import train as hund_training
+from bodyfit_cli.learned.lgd import train as lgd_training
+from bodyfit_cli.learned.lgd.fit import descend, reprojection_gradient
+from bodyfit_cli.learned.lgd.network import UpdateNetwork
+from bodyfit_cli.learned.regressor import train as regressor_training
+from bodyfit_cli.learned.regressor.network import KeypointRegressor
 from bodyfit_cli.networks import state
-from bodyfit_cli.networks.lgd import UpdateNetwork
-from bodyfit_cli.networks.regressor import KeypointRegressor
 from bodyfit_cli.networks.weights import build_network, load_network, read_network_file, weights_file
-from bodyfit_cli.training.networks import same_run, starting_states, train_network
+from bodyfit_cli.training.config import NetworkConfig
 from bodyfit_cli.training.objectives import WEIGHTS, state_loss
 from bodyfit_cli.training.pose_data import VALIDATION_TRIALS, PoseDataset
-from bodyfit_cli.training.recipes import NetworkConfig
-from bodyfit_cli.training.runs import file_digest
+from bodyfit_cli.training.runs import file_digest, same_config
+from bodyfit_cli.training.trainer import resumable, starting_states, train_network
 from bodyfit_cli.training.views import TILT_DEG, ViewSampler
 
 ROOT = Path(__file__).resolve().parents[1]
 POSES = ROOT / "data" / "poses.npz"
+STEPS = {"regressor": regressor_training.STEP, "lgd": lgd_training.STEP, "hund": hund_training.STEP}
+
+
+def train(cfg: NetworkConfig, *args: object, **kwargs: object) -> dict[str, float]:
+    """The shared trainer with the method of `cfg.kind`, as `bodyfit train <kind>` runs it."""
+    return train_network(STEPS[cfg.kind], cfg, *args, **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +225,7 @@ def test_regressor_starts_replace_a_share_of_the_starts_and_none_leaves_the_draw
 def test_training_from_regressor_starts_records_which_regressor(model: BodyModel, tmp_path: Path) -> None:
     data = write_toy_data(tmp_path / "poses.npz")
     cfg = NetworkConfig(kind="hund", steps=1, batch=8, hidden=16, stages=2, regressor_starts=0.5, validation_views=8)
-    train_network(cfg, model, data, tmp_path / "h.pt", tmp_path / "h.ckpt", False)
+    train(cfg, model, data, tmp_path / "h.pt", tmp_path / "h.ckpt", False)
     blob = read_network_file(tmp_path / "h.pt")
     assert blob["training"]["regressor_starts"] == 0.5
     assert blob["manifest"]["regressor"] == file_digest(weights_file("regressor", model.name))
@@ -225,8 +234,8 @@ def test_training_from_regressor_starts_records_which_regressor(model: BodyModel
 def test_networks_trained_with_landmarks_read_them_and_fit_without_them(model: BodyModel, tmp_path: Path) -> None:
     data = write_toy_data(tmp_path / "poses.npz")
     cfg = NetworkConfig(kind="lgd", steps=2, batch=8, hidden=16, lgd_steps=2, landmarks=0.5, validation_views=8)
-    train_network(cfg, model, data, tmp_path / "l.pt", tmp_path / "l.ckpt", False)
-    net = build_network(read_network_file(tmp_path / "l.pt"))
+    train(cfg, model, data, tmp_path / "l.pt", tmp_path / "l.ckpt", False)
+    net = build_network(read_network_file(tmp_path / "l.pt"), UpdateNetwork)
     assert net.world and net.architecture["world"]
     batch = ViewSampler(model, toy_dataset(), landmarks=1.0).sample(4, seed=0)
     with torch.no_grad():
@@ -245,18 +254,18 @@ def test_training_lowers_the_loss_and_resuming_matches_an_uninterrupted_run(mode
     cfg = NetworkConfig(kind="lgd", steps=6, batch=16, hidden=32, lgd_steps=2, checkpoint_every=3, validation_views=32)
     losses_seen: list[float] = []
     torch.set_num_threads(1)
-    train_network(
+    train(
         cfg,
         model,
         data,
         tmp_path / "a.pt",
         tmp_path / "a.ckpt",
         False,
-        lambda s, logs: losses_seen.append(logs["loss"]),
+        lambda s, n, logs: losses_seen.append(logs["loss"]),
     )
     # Interrupted after 3 steps (the checkpoint of a 3-step run), then resumed to 6.
-    train_network(replace(cfg, steps=3), model, data, tmp_path / "b.pt", tmp_path / "b.ckpt", False)
-    train_network(cfg, model, data, tmp_path / "b.pt", tmp_path / "b.ckpt", True)
+    train(replace(cfg, steps=3), model, data, tmp_path / "b.pt", tmp_path / "b.ckpt", False)
+    train(cfg, model, data, tmp_path / "b.pt", tmp_path / "b.ckpt", True)
     a, b = read_network_file(tmp_path / "a.pt"), read_network_file(tmp_path / "b.pt")
     for key, value in a["state_dict"].items():
         assert torch.allclose(value, b["state_dict"][key], atol=1e-6), key
@@ -267,8 +276,8 @@ def test_training_lowers_the_loss_and_resuming_matches_an_uninterrupted_run(mode
         kind="regressor", steps=60, batch=32, hidden=64, lr=3e-3, warmup=5, checkpoint_every=60, validation_views=32
     )
     seen: list[float] = []
-    train_network(
-        long, model, data, tmp_path / "r.pt", tmp_path / "r.ckpt", False, lambda s, logs: seen.append(logs["loss"])
+    train(
+        long, model, data, tmp_path / "r.pt", tmp_path / "r.ckpt", False, lambda s, n, logs: seen.append(logs["loss"])
     )
     assert np.mean(seen[-10:]) < 0.7 * np.mean(seen[:10])
 
@@ -276,9 +285,9 @@ def test_training_lowers_the_loss_and_resuming_matches_an_uninterrupted_run(mode
 def test_resuming_with_another_configuration_is_refused(model: BodyModel, tmp_path: Path) -> None:
     data = write_toy_data(tmp_path / "poses.npz")
     cfg = NetworkConfig(kind="regressor", steps=2, batch=8, hidden=16, checkpoint_every=1, validation_views=8)
-    train_network(cfg, model, data, tmp_path / "r.pt", tmp_path / "r.ckpt", False)
+    train(cfg, model, data, tmp_path / "r.pt", tmp_path / "r.ckpt", False)
     with pytest.raises(InputError, match="another configuration"):
-        train_network(replace(cfg, hidden=32), model, data, tmp_path / "r.pt", tmp_path / "r.ckpt", True)
+        train(replace(cfg, hidden=32), model, data, tmp_path / "r.pt", tmp_path / "r.ckpt", True)
 
 
 def test_the_2d_weight_reaches_the_loss_and_old_checkpoints_resume_with_its_old_value(
@@ -295,19 +304,21 @@ def test_the_2d_weight_reaches_the_loss_and_old_checkpoints_resume_with_its_old_
     # Training reads it from the configuration: another weight, other weights after one step.
     data = write_toy_data(tmp_path / "poses.npz")
     cfg = NetworkConfig(kind="lgd", steps=1, batch=8, hidden=16, lgd_steps=1, validation_views=8)
-    train_network(cfg, model, data, tmp_path / "a.pt", tmp_path / "a.ckpt", False)
-    train_network(replace(cfg, weight_2d=100.0), model, data, tmp_path / "b.pt", tmp_path / "b.ckpt", False)
+    train(cfg, model, data, tmp_path / "a.pt", tmp_path / "a.ckpt", False)
+    train(replace(cfg, weight_2d=100.0), model, data, tmp_path / "b.pt", tmp_path / "b.ckpt", False)
     a, b = read_network_file(tmp_path / "a.pt"), read_network_file(tmp_path / "b.pt")
     assert b["training"]["weight_2d"] == 100.0
     assert any(not torch.equal(v, b["state_dict"][k]) for k, v in a["state_dict"].items())
     # A checkpoint from before the option existed was trained with the default weight.
     saved = {k: v for k, v in asdict(cfg).items() if k != "weight_2d"}
-    assert same_run(saved, asdict(cfg)) and not same_run(saved, asdict(replace(cfg, weight_2d=30.0)))
+    ignore, before = resumable(STEPS["lgd"], "lgd")
+    assert same_config(saved, asdict(cfg), ignore, before)
+    assert not same_config(saved, asdict(replace(cfg, weight_2d=30.0)), ignore, before)
 
 
 def test_missing_weights_say_how_to_train_them(model: BodyModel) -> None:
     with pytest.raises(MethodUnavailable, match="bodyfit train lgd --body-model smpl"):
-        load_network("lgd", "smpl", 10, torch.device("cpu"))
+        load_network(UpdateNetwork, "lgd", "smpl", 10, torch.device("cpu"))
     other = BodyModel(replace(load_body_model("default"), name="untrained"))
     assert make_init("auto", other).name == "mean"  # auto falls back to the mean pose
     with pytest.raises(BodyfitError, match="--init regressor"):

@@ -94,15 +94,11 @@ def test_version_prints_the_pyproject_version_without_torch() -> None:
     ("args", "target", "expected"),
     [
         (["prior"], "bodyfit_cli.training.commands.make_pose_prior", TRAIN_DIR / "pose_prior.npz"),
-        (["lgd"], "bodyfit_cli.training.commands.make_network", TRAIN_DIR / "lgd_default.pt"),
-        (["hund"], "bodyfit_cli.training.commands.make_network", TRAIN_DIR / "hund_default.pt"),
-        (["regressor"], "bodyfit_cli.training.commands.make_network", TRAIN_DIR / "regressor_default.pt"),
-        (
-            ["spin", "d.npz"],
-            "bodyfit_cli.training.in_the_loop.run_in_the_loop",
-            TRAIN_DIR / "regressor_spin_default.pt",
-        ),
-        (["lgd", "--out", "models/xyz.pt"], "bodyfit_cli.training.commands.make_network", Path("models/xyz.pt")),
+        (["lgd"], "bodyfit_cli.training.commands.make_weights", TRAIN_DIR / "lgd_default.pt"),
+        (["hund"], "bodyfit_cli.training.commands.make_weights", TRAIN_DIR / "hund_default.pt"),
+        (["regressor"], "bodyfit_cli.training.commands.make_weights", TRAIN_DIR / "regressor_default.pt"),
+        (["spin", "d.npz"], "bodyfit_cli.training.commands.make_weights", TRAIN_DIR / "regressor_spin_default.pt"),
+        (["lgd", "--out", "models/xyz.pt"], "bodyfit_cli.training.commands.make_weights", Path("models/xyz.pt")),
     ],
 )
 def test_training_writes_to_a_working_folder_unless_told(monkeypatch, args, target, expected) -> None:

@@ -1,6 +1,6 @@
 """The mean-pose initialisation: a body facing the camera, placed where its torso is in the image.
 
-The learned alternative, `--init regressor`, is `fitting.regressor.Regressor`.
+The learned alternative, `--init regressor`, is `learned.regressor.fit.Regressor`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Each method is one line: its name and where its backend class lives. The classes are imported only when a
 backend is made, so that the command line can list and check the names (`--help`, a typo's usage error)
-without loading torch.
+without loading torch. A learned method's line points into its folder under `learned/` (its `fit.py`);
+`bodyfit train` makes a command for each of those from the folder's `recipe.py` and `train.py`.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ if TYPE_CHECKING:
 
 METHODS: dict[str, str] = {
     "smplify": "bodyfit_cli.fitting.smplify:SMPLify",
-    "lgd": "bodyfit_cli.fitting.lgd:LearnedGradientDescent",
-    "hund": "bodyfit_cli.fitting.hund:NeuralDescentFitter",
-    "regressor": "bodyfit_cli.fitting.regressor:Regressor",  # no refinement: the regressor's own result
-    "spin": "bodyfit_cli.fitting.regressor:SpinRegressor",  # the same, trained with fitting in the loop
+    "lgd": "bodyfit_cli.learned.lgd.fit:LearnedGradientDescent",
+    "hund": "bodyfit_cli.learned.hund.fit:NeuralDescentFitter",
+    "regressor": "bodyfit_cli.learned.regressor.fit:Regressor",  # no refinement: the regressor's own result
+    "spin": "bodyfit_cli.learned.spin.fit:SpinRegressor",  # the same, trained with fitting in the loop
 }
-INITS = ("auto", "mean", "regressor", "spin")
+# The methods that predict from the keypoints alone, and so can start the others (`--init`).
+REGRESSORS = ("regressor", "spin")
+INITS = ("auto", "mean", *REGRESSORS)
 POSE_PRIORS = ("gmm", "simple")  # SMPLify's (`priors.load_prior`): the learned mixture, the hand-set Gaussian
 
 
@@ -45,11 +48,24 @@ def check_method(name: str) -> None:
         raise BodyfitError(f"unknown method '{name}' (choose from {', '.join(METHODS)})")
 
 
-def make_backend(name: str, model: BodyModel, prior: str = "gmm") -> Backend:
-    """The backend `name` for `model`; `prior` names the pose prior of the backends that use one (SMPLify)."""
+def learned_methods() -> dict[str, str]:
+    """Each learned method's name and its folder's package (`bodyfit_cli.learned.<name>`)."""
+    return {
+        name: where.split(":")[0].rsplit(".", 1)[0]
+        for name, where in METHODS.items()
+        if where.startswith("bodyfit_cli.learned.")
+    }
+
+
+def backend_class(name: str) -> type:
     check_method(name)
     module, cls = METHODS[name].split(":")
-    backend = getattr(importlib.import_module(module), cls)
+    return getattr(importlib.import_module(module), cls)
+
+
+def make_backend(name: str, model: BodyModel, prior: str = "gmm") -> Backend:
+    """The backend `name` for `model`; `prior` names the pose prior of the backends that use one (SMPLify)."""
+    backend = backend_class(name)
     if getattr(backend, "uses_prior", False):
         from bodyfit_cli.fitting.priors import load_prior
 
@@ -63,7 +79,6 @@ def make_init(name: str, model: BodyModel, backend: Backend | None = None) -> In
     the mocap-only regressor, else the mean pose). With `--method regressor` (`spin`) the backend's own
     regressor is the initialiser too: one network pass per fit."""
     from bodyfit_cli.fitting.init import MeanInit
-    from bodyfit_cli.fitting.regressor import Regressor
 
     if name not in INITS:
         raise BodyfitError(f"unknown --init '{name}' (choose from {', '.join(INITS)})")
@@ -71,17 +86,17 @@ def make_init(name: str, model: BodyModel, backend: Backend | None = None) -> In
         name = getattr(backend, "auto_init", name)
     if name == "mean":
         return MeanInit(model)
-    if isinstance(backend, Regressor) and name in ("auto", backend.name):
-        return backend
+    if backend is not None and backend.name in REGRESSORS and name in ("auto", backend.name):
+        return backend  # type: ignore[return-value] - a regressor is its own initialiser
     if name != "auto":
         try:
-            return Regressor(model, variant=name)
+            return backend_class(name)(model)
         except MethodUnavailable as e:
             raise BodyfitError(f"--init {name}: {e}") from None
     # spin first: as good as the mocap-only regressor on synthetic views, better on a real detector's keypoints.
-    for variant in ("spin", "regressor"):
+    for regressor in ("spin", "regressor"):
         try:
-            return Regressor(model, variant=variant)
+            return backend_class(regressor)(model)
         except MethodUnavailable:
             continue
     logging.getLogger("bodyfit").info(

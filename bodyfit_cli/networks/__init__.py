@@ -1,1 +1,1 @@
-"""The networks of the learned backends: the state they share, the regressor, the LGD update network, weight files."""
+"""Shared pieces of the learned methods' networks: the state they read and write, MLP blocks, weight files."""

@@ -17,13 +17,7 @@ from torch import nn
 
 from bodyfit_cli.errors import MethodUnavailable
 from bodyfit_cli.io.atomic import atomic_path
-from bodyfit_cli.networks.hund import NeuralDescent
-from bodyfit_cli.networks.lgd import UpdateNetwork
-from bodyfit_cli.networks.regressor import KeypointRegressor
 from bodyfit_cli.shipped import shipped_file
-
-NETWORKS: dict[str, type[nn.Module]] = {"regressor": KeypointRegressor, "lgd": UpdateNetwork, "hund": NeuralDescent}
-
 
 # Where `bodyfit train` writes what it makes by default, relative to the working folder.
 TRAIN_DIR = Path("data/models")
@@ -55,17 +49,24 @@ def read_network_file(path: Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def build_network(blob: dict[str, Any]) -> nn.Module:
-    net = NETWORKS[blob["kind"]](**blob["architecture"])
+def build_network(blob: dict[str, Any], network: type[nn.Module]) -> nn.Module:
+    """The `network` a file's contents describe, with its weights, ready to run."""
+    net = network(**blob["architecture"])
     net.load_state_dict(blob["state_dict"])
     return net.eval()
 
 
 def load_network(
-    kind: str, body_model: str, num_betas: int, device: torch.device, file: str | None = None, how: str | None = None
+    network: type[nn.Module],
+    kind: str,
+    body_model: str,
+    num_betas: int,
+    device: torch.device,
+    file: str | None = None,
+    how: str | None = None,
 ) -> nn.Module:
-    """The trained `kind` network for a body model, or a one-line error saying how to train it (`how`).
-    `file` names a variant's weight file (`<file>_<body model>.pt`) instead of `kind`'s."""
+    """The trained `kind` network (a `network`) for a body model, or a one-line error saying how to train it
+    (`how`). `file` names a variant's weight file (`<file>_<body model>.pt`) instead of `kind`'s."""
     path = weights_file(file or kind, body_model)
     how = how or (
         f"train them with: bodyfit train data --body-model {body_model} --model-dir DIR && "
@@ -75,9 +76,14 @@ def load_network(
         raise MethodUnavailable(f"no {kind} weights for body model '{body_model}' ({path} is missing); {how}")
     try:
         blob = read_network_file(path)
-        net = build_network(blob)
     except Exception as e:  # noqa: BLE001 - any unreadable file gets the same advice
         raise MethodUnavailable(f"cannot read {kind} weights {path} ({type(e).__name__}: {e}); {how}") from None
-    if blob["kind"] != kind or blob["architecture"].get("num_betas") != num_betas:
-        raise MethodUnavailable(f"{path} holds {blob['kind']} weights for another body model; {how}")
+    if blob.get("kind") != kind:
+        raise MethodUnavailable(f"{path} holds {blob.get('kind')} weights, not {kind}; {how}")
+    if blob["architecture"].get("num_betas") != num_betas:
+        raise MethodUnavailable(f"{path} holds {kind} weights for another body model; {how}")
+    try:
+        net = build_network(blob, network)
+    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same advice
+        raise MethodUnavailable(f"cannot read {kind} weights {path} ({type(e).__name__}: {e}); {how}") from None
     return net.to(device)

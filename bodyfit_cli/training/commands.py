@@ -1,8 +1,11 @@
-"""What `bodyfit train data` and `bodyfit train prior` do, with progress and a summary on stderr."""
+"""What `bodyfit train data`, `train prior` and each learned method's `train <method>` do, with progress and a
+summary on stderr."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,9 +16,7 @@ from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.io.atomic import ensure_dir, write_npz_atomic
 from bodyfit_cli.progress import progress_bar
 from bodyfit_cli.training.gmm import fit_gmm
-from bodyfit_cli.training.networks import train_network
 from bodyfit_cli.training.pose_data import PoseDataset, RetargetConfig, build_pose_dataset, training_trials
-from bodyfit_cli.training.recipes import NetworkConfig
 
 # Torch splits the retargeting's sums over its threads, so their number changes the poses in the last digits,
 # and networks trained from them come out with other weights (of the same quality). A fixed number makes the
@@ -79,8 +80,10 @@ def make_pose_prior(data_path: Path, out: Path, components: int, iters: int, see
     )
 
 
-def make_network(
-    cfg: NetworkConfig,
+def make_weights(
+    kind: str,
+    method: ModuleType,
+    cfg: Any,
     data: Path,
     out: Path,
     checkpoint: Path,
@@ -90,20 +93,21 @@ def make_network(
     model_dir: Path | None,
     console: Console,
 ) -> None:
+    """`bodyfit train <kind>`: the method's `train` (a learned method's `train.py`, `method`) with a progress bar
+    showing its `describe` of each step, then its validation scores."""
     from bodyfit_cli.core.device import resolve_device
 
     model = BodyModel(load_body_model(body_model, model_dir)).to(resolve_device(device))
     with progress_bar(console) as progress:
-        task = progress.add_task(f"training {cfg.kind}", total=cfg.steps)
+        task = progress.add_task(f"training {kind}", total=None)
 
-        def show(step: int, logs: dict[str, float]) -> None:
-            if "points3d" not in logs:  # a self-supervised batch: nothing to show beside the last synthetic one
-                return progress.update(task, completed=step)
-            detail = f"loss {logs['loss']:.3f}, 3D error {logs['points3d'] * 1000:.0f} mm"
-            progress.update(task, completed=step, description=f"training {cfg.kind}: {detail}")
+        def show(done: int, total: int, logs: dict[str, float]) -> None:
+            progress.update(task, completed=done, total=total)
+            if detail := method.describe(logs):
+                progress.update(task, description=f"training {kind}: {detail}")
 
-        scores = train_network(cfg, model, data, out, checkpoint, resume, progress=show)
+        scores = method.train(cfg, model, data, out, checkpoint, resume, show)
     console.print(
-        f"{cfg.kind}: validation PA-MPJPE {scores['pa_mpjpe_mm']:.1f} mm, MPJPE {scores['mpjpe_mm']:.1f} mm "
-        f"({cfg.validation_views} views of the validation trials) -> {out}"
+        f"{kind}: validation PA-MPJPE {scores['pa_mpjpe_mm']:.1f} mm, MPJPE {scores['mpjpe_mm']:.1f} mm "
+        f"({cfg.validation_views} synthetic views of the validation trials) -> {out}"
     )

@@ -14,7 +14,7 @@ from bodyfit_cli.fitting.silhouette import Silhouettes, silhouette_loss
 from bodyfit_cli.geometry.camera import project
 from bodyfit_cli.geometry.rotations import matrix_to_axis_angle
 from bodyfit_cli.networks import state
-from bodyfit_cli.training.recipes import WEIGHTS
+from bodyfit_cli.training.config import WEIGHTS
 from bodyfit_cli.training.views import Batch
 
 # Weights chosen so that each term is of the same order for a fair fit (10 degrees per joint, 5 cm, 2% of

@@ -1,5 +1,5 @@
 """What every network trainer shares: the pose dataset's split, checkpoints that only resume the same run,
-and the manifest written with the weights (`training.networks` and `training.in_the_loop` both use these).
+and the manifest written with the weights (the shared trainer, `training.trainer`, and SPIN's, `learned/spin/train.py`, use these).
 
 A checkpoint holds the run's configuration, its step and whatever state the trainer needs to go on exactly
 where it stopped; it is written atomically, so a run killed mid-write resumes from the one before.

@@ -14,38 +14,40 @@ each helps the other as SPIN intends. A fit is only learned from when it explain
 (reprojection error below `max_error` of the person's size) with a plausible shape (|betas| at most
 `max_betas`). Each step also learns from `replay` kept fits of earlier steps (more learning per fit) and
 from the prediction's own reprojection onto the detections (SPIN's 2D keypoint loss); each person is also
-learned from in a mirror (`mirror`). Like `training.networks`: seeded (epoch e's order and step i's batches
+learned from in a mirror (`mirror`). Like `training.trainer`: seeded (epoch e's order and step i's batches
 come from the seed alone), checkpointed with the fits, resumable.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
-from rich.console import Console
 
 from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.core.box import person_box
 from bodyfit_cli.core.types import BodyParams, Observations
 from bodyfit_cli.errors import InputError
-from bodyfit_cli.fitting.lgd import LearnedGradientDescent
 from bodyfit_cli.fitting.losses import reprojection_error_px
 from bodyfit_cli.fitting.priors import load_prior
 from bodyfit_cli.fitting.smplify import SMPLify, SMPLifyConfig
 from bodyfit_cli.geometry.camera import project
 from bodyfit_cli.geometry.rotations import axis_angle_to_matrix
+from bodyfit_cli.learned.lgd.fit import LearnedGradientDescent
+from bodyfit_cli.learned.lgd.recipe import FILE as LGD_FILE
+from bodyfit_cli.learned.regressor import train as regressor
+from bodyfit_cli.learned.regressor.network import KeypointRegressor
+from bodyfit_cli.learned.regressor.recipe import FILE as REGRESSOR_FILE
+from bodyfit_cli.learned.spin.recipe import TEACHERS, InTheLoopConfig
 from bodyfit_cli.networks import state
-from bodyfit_cli.networks.regressor import KeypointRegressor
 from bodyfit_cli.networks.weights import build_network, read_network_file, save_network, weights_file
+from bodyfit_cli.training.config import NetworkConfig
 from bodyfit_cli.training.detections import DetectionSet
-from bodyfit_cli.training.networks import Learner, batch_seed, validate
 from bodyfit_cli.training.objectives import state_loss
-from bodyfit_cli.training.recipes import TEACHERS, InTheLoopConfig, NetworkConfig
 from bodyfit_cli.training.runs import (
     file_digest,
     load_checkpoint,
@@ -53,13 +55,15 @@ from bodyfit_cli.training.runs import (
     save_checkpoint,
     training_poses,
 )
+from bodyfit_cli.training.trainer import Learner, Progress, batch_seed, validate
 from bodyfit_cli.training.views import Batch, ViewSampler
 
 SEEN = 0.3  # a keypoint counts as detected at this confidence (as in `reprojection_error_px`)
 
 
-# What may differ between a checkpoint and the run resuming it: how long it runs and how it reports.
-RESUMABLE_CHANGES = {"epochs", "checkpoint_every", "validation_views"}
+# What may differ between a checkpoint and the run resuming it: how long it runs and how it reports; and
+# the files it started from (the detections must be the same files: their digests are checked).
+RESUMABLE_CHANGES = {"epochs", "checkpoint_every", "validation_views", "detections", "start_from"}
 # Options added after checkpoints were first written, as runs before them did it (not today's defaults).
 BEFORE_OPTIONS = {"teacher": "smplify", "mirror": False, "tilt": 0.0}
 
@@ -143,11 +147,15 @@ def load_start(path: Path, model: BodyModel) -> tuple[KeypointRegressor, dict]:
         )
     try:
         blob = read_network_file(path)
-        net = build_network(blob)
     except Exception as e:  # noqa: BLE001 - any unreadable file is the same input error
         raise InputError(f"cannot read regressor weights {path} ({type(e).__name__}: {e})") from None
-    if not isinstance(net, KeypointRegressor) or blob["architecture"].get("num_betas") != model.num_betas:
+    if blob.get("kind") != "regressor" or blob["architecture"].get("num_betas") != model.num_betas:
         raise InputError(f"{path} does not hold regressor weights for body model '{model.name}'")
+    try:
+        net = build_network(blob, KeypointRegressor)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the same input error
+        raise InputError(f"cannot read regressor weights {path} ({type(e).__name__}: {e})") from None
+    assert isinstance(net, KeypointRegressor)
     return net, blob
 
 
@@ -262,7 +270,7 @@ def train_in_the_loop(
     out: Path,
     checkpoint: Path,
     resume: bool,
-    progress: Callable[[int, int, dict[str, float]], None] = lambda step, total, logs: None,
+    progress: Progress = lambda done, total, logs: None,
 ) -> dict:
     """Train from `start_from` on the detected people of `detections` (their truth, if any, is never read);
     writes the weights with a manifest to `out` and returns the manifest."""
@@ -289,14 +297,14 @@ def train_in_the_loop(
             run.save_checkpoint(checkpoint, digests)
         progress(run.step, total, logs)
     # Scored as the mocap-only regressor is: what in-the-loop training must not forget.
-    learner = Learner(run.net, model, NetworkConfig(kind="regressor"))
+    learner = Learner(regressor.STEP, run.net, model, NetworkConfig(kind="regressor"))
     scores = validate(
         learner,
         ViewSampler(model, val, shape_sigma=cfg.shape_sigma, landmarks=landmarks),
         cfg.validation_views,
         batch_seed(cfg.seed + 1, 0),
     )
-    lgd_file = weights_file("lgd", model.name)
+    lgd_file = weights_file(LGD_FILE, model.name)
     learned_from = {
         "method": f"in the loop (SPIN): {cfg.teacher} fits of detected people, mixed with synthetic mocap views",
         # The fits learned from are the teacher's: with LGD, they depend on its weights.
@@ -314,45 +322,25 @@ def train_in_the_loop(
     return made
 
 
-def run_in_the_loop(
+def train(
     cfg: InTheLoopConfig,
-    detections: list[Path],
+    model: BodyModel,
     data: Path,
-    start_from: Path | None,
-    out: Path | None,
-    checkpoint: Path | None,
+    out: Path,
+    checkpoint: Path,
     resume: bool,
-    device: str,
-    body_model: str,
-    model_dir: Path | None,
-    console: Console,
-) -> dict:
-    """`bodyfit train spin`: default files, a progress bar, a summary line."""
-    from bodyfit_cli.body.loaders import load_body_model
-    from bodyfit_cli.core.device import resolve_device
-    from bodyfit_cli.networks.weights import weights_file
-    from bodyfit_cli.progress import progress_bar
+    progress: Progress = lambda done, total, logs: None,
+) -> dict[str, float]:
+    """`bodyfit train spin`: `train_in_the_loop` on `cfg.detections` from `cfg.start_from` (default: the shipped
+    regressor); returns the validation scores."""
+    start_from = Path(cfg.start_from) if cfg.start_from is not None else weights_file(REGRESSOR_FILE, model.name)
+    detections = [Path(p) for p in cfg.detections]
+    return train_in_the_loop(cfg, model, detections, data, start_from, out, checkpoint, resume, progress)["validation"]
 
-    start_from = start_from or weights_file("regressor", body_model)
-    out = out or weights_file("regressor_spin", body_model)
-    checkpoint = checkpoint or Path("data/checkpoints") / f"{out.stem}.ckpt"
-    model = BodyModel(load_body_model(body_model, model_dir)).to(resolve_device(device))
-    with progress_bar(console) as progress:
-        task = progress.add_task("in the loop", total=None)
 
-        def show(step: int, total: int, logs: dict[str, float]) -> None:
-            detail = (
-                f"epoch {logs['epoch'] + 1}, loss {logs['loss']:.3f}, {logs['with_fit']} people with a fit "
-                f"({logs['rejected']} fits rejected this epoch)"
-            )
-            progress.update(task, completed=step, total=total, description=f"in the loop: {detail}")
-
-        manifest = train_in_the_loop(cfg, model, detections, data, start_from, out, checkpoint, resume, show)
-    last = manifest["epochs"][-1] if manifest["epochs"] else {}
-    scores = manifest["validation"]
-    console.print(
-        f"regressor (in the loop, {manifest['people_used']} detected people, {last.get('with_fit', 0)} with an accepted "
-        f"fit): validation PA-MPJPE {scores['pa_mpjpe_mm']:.1f} mm, MPJPE {scores['mpjpe_mm']:.1f} mm "
-        f"({cfg.validation_views} synthetic views of the validation trials) -> {out}"
+def describe(logs: dict[str, float]) -> str:
+    """The progress line of a step: the epoch, the loss, and how many people have a fit to learn from."""
+    return (
+        f"epoch {logs['epoch'] + 1}, loss {logs['loss']:.3f}, {logs['with_fit']} people with a fit "
+        f"({logs['rejected']} fits rejected this epoch)"
     )
-    return manifest

@@ -25,7 +25,7 @@ POOL = 4  # the silhouette difference map is read at MASK_SIZE / POOL pixels a s
 # residuals, projected keypoints, segment turns and stretches, silhouette map, two losses
 NUM_ALIGNMENT = NUM_KEYPOINTS * 4 + len(SEGMENTS) * 3 + (MASK_SIZE // POOL) ** 2 + 2
 NUM_BODY3D = (NUM_KEYPOINTS + NUM_SMPL_JOINTS) * 3  # the body's keypoints and joints in 3D
-NUM_TURNS = len(SEGMENTS) * 3  # the turn of each segment's joint that aligns it (fitting.hund.limb_turns)
+NUM_TURNS = len(SEGMENTS) * 3  # the turn of each segment's joint that aligns it (`fit.limb_turns`)
 
 
 class MaskEncoder(nn.Module):

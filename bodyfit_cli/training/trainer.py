@@ -1,8 +1,9 @@
-"""Training the keypoint regressor, the LGD update network and the neural-descent updater.
+"""The trainer the regressor, LGD and neural descent share: synthetic views of the pose dataset, with truth,
+and optionally self-supervised batches of people detected in images (`bodyfit train detect`), without
+truth, alternating with the synthetic ones as in HUND.
 
-All three train on synthetic views of the pose dataset, with truth; neural descent can also learn
-without truth from people detected in images (`bodyfit train detect`), its self-supervised batches
-alternating with the synthetic ones as in HUND. All train the same way: batch `i` of a run is drawn with seed `(seed, i)`, so a run is reproducible and a
+What differs between methods is a `TrainingStep` (each method's `train.py`): how its network is built from
+the config and what states its forward pass produces. All train the same way: batch `i` of a run is drawn with seed `(seed, i)`, so a run is reproducible and a
 run resumed from a checkpoint continues exactly where it stopped. A checkpoint (weights, optimiser, step)
 is written every `checkpoint_every` steps; the final weights go to `models/` with the configuration and a
 data manifest, and are scored on the validation trials of the pose dataset.
@@ -16,31 +17,25 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.core.box import person_box
 from bodyfit_cli.core.types import Observations
 from bodyfit_cli.errors import InputError
 from bodyfit_cli.evaluation.benchmark import score
-from bodyfit_cli.fitting import hund
 from bodyfit_cli.fitting.init import mean_init
-from bodyfit_cli.fitting.lgd import descend
 from bodyfit_cli.fitting.priors import PosePrior, load_prior
-from bodyfit_cli.fitting.regressor import load_regressor
 from bodyfit_cli.fitting.silhouette import Silhouettes
 from bodyfit_cli.geometry.rotations import axis_angle_to_matrix
 from bodyfit_cli.networks import state
-from bodyfit_cli.networks.hund import NeuralDescent
-from bodyfit_cli.networks.lgd import UpdateNetwork
-from bodyfit_cli.networks.regressor import KeypointRegressor
-from bodyfit_cli.networks.weights import save_network, weights_file
+from bodyfit_cli.networks.weights import save_network
+from bodyfit_cli.training.config import WEIGHTS, NetworkConfig
 from bodyfit_cli.training.objectives import state_loss, unlabelled_loss
-from bodyfit_cli.training.recipes import WEIGHTS, NetworkConfig
 from bodyfit_cli.training.runs import (
     file_digest,
     load_checkpoint,
     manifest,
-    same_config,
     save_checkpoint,
     training_poses,
 )
@@ -50,30 +45,40 @@ from bodyfit_cli.training.views import Batch, ViewSampler
 RESUMABLE_CHANGES = {"steps", "checkpoint_every", "validation_views"}
 
 
-def resumable(kind: str) -> tuple[set[str], dict]:
+@dataclass(frozen=True)
+class TrainingStep:
+    """What the trainer needs from a learned method (its `train.py`)."""
+
+    build: Callable[[NetworkConfig, int], nn.Module]  # the network for a config and a number of betas
+    # The states the network produces for a batch: one for a regressor, one per step or stage for a refiner.
+    predictions: Callable[[Learner, Observations, torch.Tensor, torch.Tensor | None], list[torch.Tensor]]
+    refines: bool = True  # it starts from a state (LGD, hund), not from the keypoints alone (the regressor)
+    masks: bool = False  # it reads person masks: synthetic views get some, and a silhouette renderer is made
+    unused: frozenset[str] = frozenset()  # config fields it never reads (a checkpoint may differ in them)
+    # Called once on the new network before training, with the sampler and the run's seed.
+    prepare: Callable[[nn.Module, ViewSampler, int], None] | None = None
+    # With `regressor_starts`: the trained regressor some fits start from, and the file it was read from.
+    start_regressor: Callable[[BodyModel], tuple[nn.Module, Path]] | None = None
+
+
+# How a training run reports as it goes: steps done, steps in all, and the last step's losses.
+Progress = Callable[[int, int, dict[str, float]], None]
+
+
+def describe(logs: dict[str, float]) -> str:
+    """The progress line of a step: its loss and 3D error, or nothing for a self-supervised batch (the last
+    synthetic one's stays shown)."""
+    return f"loss {logs['loss']:.3f}, 3D error {logs['points3d'] * 1000:.0f} mm" if "points3d" in logs else ""
+
+
+def resumable(step: TrainingStep, kind: str) -> tuple[set[str], dict]:
     """What a checkpoint of `kind` may differ in from the run resuming it, and what options added after it was
     written were for it (only their generic defaults match it)."""
-    ignore = RESUMABLE_CHANGES | ({"lgd_steps"} if kind == "regressor" else set())
-    return ignore, asdict(NetworkConfig(kind=kind))
-
-
-def same_run(saved: dict, now: dict) -> bool:
-    """Whether a checkpoint made with config `saved` can be continued with config `now`."""
-    return same_config(saved, now, *resumable(now["kind"]))
+    return RESUMABLE_CHANGES | step.unused, asdict(NetworkConfig(kind=kind))
 
 
 def batch_seed(seed: int, step: int) -> int:
     return seed * 1_000_003 + step
-
-
-def build(cfg: NetworkConfig, num_betas: int) -> torch.nn.Module:
-    if cfg.kind == "regressor":
-        return KeypointRegressor(num_betas, cfg.hidden, cfg.blocks, world=cfg.landmarks > 0)
-    if cfg.kind == "hund":
-        return NeuralDescent(
-            num_betas, cfg.stages, cfg.hidden, body3d=cfg.body3d, turns=cfg.turns, world=cfg.landmarks > 0
-        )
-    return UpdateNetwork(num_betas, cfg.lgd_steps, cfg.hidden, cfg.blocks, cfg.gradient_step, world=cfg.landmarks > 0)
 
 
 def perturbed(truth: Batch, gen: torch.Generator) -> torch.Tensor:
@@ -120,22 +125,17 @@ def starting_states(
 class Learner:
     """A network being trained and what its forward pass and losses need besides a batch."""
 
+    step: TrainingStep
     net: torch.nn.Module
     model: BodyModel
     cfg: NetworkConfig
-    silhouettes: Silhouettes | None = None  # hund
-    prior: PosePrior | None = None  # hund with unlabelled data
+    silhouettes: Silhouettes | None = None  # methods that read masks, and self-supervised batches
+    prior: PosePrior | None = None  # with unlabelled data
     regressor: torch.nn.Module | None = None  # with regressor_starts
 
     def predictions(self, obs: Observations, features: torch.Tensor, x0: torch.Tensor | None) -> list[torch.Tensor]:
-        """The states the network produces: one for the regressor, one per step (stage) for LGD (hund)."""
-        if isinstance(self.net, KeypointRegressor):
-            return [self.net(features)]
-        assert x0 is not None
-        if isinstance(self.net, NeuralDescent):
-            assert self.silhouettes is not None
-            return hund.descend(self.net, self.model, self.silhouettes, obs, x0)
-        return descend(self.net, self.model, obs, x0)
+        """The states the network produces (`TrainingStep.predictions`)."""
+        return self.step.predictions(self, obs, features, x0)
 
     def stage_weights(self, n: int) -> list[float]:
         """The meta-loss: every step's result counts ("sum", as their mean) or only the "last" one."""
@@ -144,9 +144,9 @@ class Learner:
     def loss(self, batch: Batch, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
         """Mean over people, weighed over steps by the meta-loss, of `state_loss`."""
         x0 = (
-            None
-            if isinstance(self.net, KeypointRegressor)
-            else (starting_states(self.model, batch, gen, self.regressor, self.cfg.regressor_starts))
+            starting_states(self.model, batch, gen, self.regressor, self.cfg.regressor_starts)
+            if self.step.refines
+            else None
         )
         states = self.predictions(batch.obs, batch.features, x0)
         weights = {**WEIGHTS, "keypoints2d": self.cfg.weight_2d}
@@ -177,7 +177,7 @@ def validate(learner: Learner, sampler: ViewSampler, views: int, seed: int) -> d
     net, model = learner.net, learner.model
     net.eval()
     batch = sampler.sample(views, seed)
-    x0 = None if isinstance(net, KeypointRegressor) else state.encode(model, mean_init(model, batch.obs), batch.box)
+    x0 = state.encode(model, mean_init(model, batch.obs), batch.box) if learner.step.refines else None
     x = learner.predictions(batch.obs, batch.features, x0)[-1]
     pred = state.pose(model, state.decode(x, batch.box)).keypoints
     net.train()
@@ -212,18 +212,20 @@ def lr_at(cfg: NetworkConfig, step: int) -> float:
 
 
 def train_network(
+    step: TrainingStep,
     cfg: NetworkConfig,
     model: BodyModel,
     data_path: Path,
     out: Path,
     checkpoint: Path,
     resume: bool,
-    progress: Callable[[int, dict[str, float]], None] = lambda step, logs: None,
+    progress: Progress = lambda done, total, logs: None,
 ) -> dict[str, float]:
-    """Train, checkpointing as it goes; writes the weights to `out` and returns the validation scores."""
+    """Train `step`'s network, checkpointing as it goes; writes the weights to `out` and returns the validation
+    scores."""
     device = model.v_template.device
     train, val = training_poses(data_path)
-    masks = cfg.masks if cfg.kind == "hund" else 0.0
+    masks = cfg.masks if step.masks else 0.0
     landmarks = cfg.landmarks if cfg.landmarks > 0 else None
     sampler = ViewSampler(
         model,
@@ -236,28 +238,29 @@ def train_network(
     )
     unlabelled = UnlabelledSampler([Path(p) for p in cfg.unlabelled], device) if cfg.unlabelled else None
     torch.manual_seed(cfg.seed)
-    net = build(cfg, model.num_betas).to(device)
-    learner = Learner(net, model, cfg)
-    if cfg.kind == "hund" or unlabelled is not None:
+    net = step.build(cfg, model.num_betas).to(device)
+    learner = Learner(step, net, model, cfg)
+    if step.masks or unlabelled is not None:
         learner.silhouettes = Silhouettes(model)
         learner.prior = load_prior("gmm", device) if unlabelled is not None else None
-    if cfg.regressor_starts > 0 and cfg.kind != "regressor":
-        learner.regressor = load_regressor(model, "regressor")
-    if isinstance(net, KeypointRegressor):
-        net.mean_state.copy_(sampler.sample(4096, batch_seed(cfg.seed, -1)).state.mean(0))
+    regressor_file = None
+    if cfg.regressor_starts > 0 and step.start_regressor is not None:
+        learner.regressor, regressor_file = step.start_regressor(model)
+    if step.prepare is not None:
+        step.prepare(net, sampler, cfg.seed)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
     start = 0
     if resume and checkpoint.is_file():
-        saved = load_checkpoint(checkpoint, device, asdict(cfg), *resumable(cfg.kind))
+        saved = load_checkpoint(checkpoint, device, asdict(cfg), *resumable(step, cfg.kind))
         net.load_state_dict(saved["net"])
         opt.load_state_dict(saved["optimizer"])
         start = int(saved["step"])
     net.train()
-    for step in range(start, cfg.steps):
-        seed = batch_seed(cfg.seed, step)
+    for i in range(start, cfg.steps):
+        seed = batch_seed(cfg.seed, i)
         for group in opt.param_groups:
-            group["lr"] = lr_at(cfg, step)
-        if unlabelled is not None and step % cfg.unlabelled_every == cfg.unlabelled_every - 1:
+            group["lr"] = lr_at(cfg, i)
+        if unlabelled is not None and i % cfg.unlabelled_every == cfg.unlabelled_every - 1:
             loss, terms = learner.unlabelled_loss(unlabelled.sample(cfg.batch, seed))
         else:
             loss, terms = learner.loss(sampler.sample(cfg.batch, seed), torch.Generator().manual_seed(seed))
@@ -266,15 +269,15 @@ def train_network(
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
         logs = {"loss": float(loss.detach()), **{k: float(v) for k, v in terms.items()}}
-        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
-            save_checkpoint(checkpoint, asdict(cfg), step + 1, net=net.state_dict(), optimizer=opt.state_dict())
-        progress(step + 1, logs)
+        if (i + 1) % cfg.checkpoint_every == 0 or i + 1 == cfg.steps:
+            save_checkpoint(checkpoint, asdict(cfg), i + 1, net=net.state_dict(), optimizer=opt.state_dict())
+        progress(i + 1, cfg.steps, logs)
     val_sampler = ViewSampler(model, val, shape_sigma=cfg.shape_sigma, masks=masks, landmarks=landmarks)
     scores = validate(learner, val_sampler, cfg.validation_views, batch_seed(cfg.seed + 1, 0))
     learned_from = {
         "unlabelled": {p: file_digest(Path(p)) for p in cfg.unlabelled},
         "unlabelled_people": len(unlabelled) if unlabelled is not None else 0,
-        "regressor": file_digest(weights_file("regressor", model.name)) if learner.regressor is not None else None,
+        "regressor": file_digest(regressor_file) if regressor_file is not None else None,
     }
     save_network(out, cfg.kind, net, asdict(cfg), manifest(data_path, train, val, model, scores, **learned_from))
     return scores

@@ -23,8 +23,9 @@ from bodyfit_cli.detection.masks import MASK_SIZE
 from bodyfit_cli.fitting import losses
 from bodyfit_cli.fitting.silhouette import Silhouettes, has_mask, silhouette_loss
 from bodyfit_cli.geometry.camera import project
+from bodyfit_cli.learned.hund.network import POOL, NeuralDescent
+from bodyfit_cli.learned.hund.recipe import FILE
 from bodyfit_cli.networks import state
-from bodyfit_cli.networks.hund import POOL, NeuralDescent
 from bodyfit_cli.networks.weights import load_network
 from bodyfit_cli.vocabulary import KEYPOINT_INDEX, SEGMENTS, SMPL_JOINT_INDEX
 
@@ -231,7 +232,9 @@ class NeuralDescentFitter:
 
     def __init__(self, model: BodyModel, net: NeuralDescent | None = None) -> None:
         self.model = model
-        self.net = net or load_network("hund", model.name, model.num_betas, model.v_template.device)
+        self.net = net or load_network(
+            NeuralDescent, "hund", model.name, model.num_betas, model.v_template.device, FILE
+        )
         self.silhouettes = Silhouettes(model)
 
     @torch.inference_mode()  # lighter than no_grad, and shows that nothing here needs a gradient

@@ -15,8 +15,9 @@ from bodyfit_cli.body.model import BodyModel
 from bodyfit_cli.core.box import PersonBox, person_box
 from bodyfit_cli.core.types import BodyParams, Observations
 from bodyfit_cli.fitting import losses
+from bodyfit_cli.learned.lgd.network import UpdateNetwork
+from bodyfit_cli.learned.lgd.recipe import FILE
 from bodyfit_cli.networks import state
-from bodyfit_cli.networks.lgd import UpdateNetwork
 from bodyfit_cli.networks.weights import load_network
 
 
@@ -56,7 +57,7 @@ class LearnedGradientDescent:
 
     def __init__(self, model: BodyModel) -> None:
         self.model = model
-        self.net = load_network("lgd", model.name, model.num_betas, model.v_template.device)
+        self.net = load_network(UpdateNetwork, "lgd", model.name, model.num_betas, model.v_template.device, FILE)
 
     @torch.no_grad()
     def fit(self, obs: Observations, init: BodyParams) -> BodyParams:

@@ -1,0 +1,32 @@
+"""Training neural descent's updater: the shared trainer, through every stage, with masks and silhouettes."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import torch
+
+from bodyfit_cli.core.types import Observations
+from bodyfit_cli.learned.hund.fit import descend
+from bodyfit_cli.learned.hund.network import NeuralDescent
+from bodyfit_cli.learned.regressor.fit import mocap_regressor
+from bodyfit_cli.training.config import NetworkConfig
+from bodyfit_cli.training.trainer import Learner, TrainingStep, describe, train_network
+
+
+def build(cfg: NetworkConfig, num_betas: int) -> NeuralDescent:
+    return NeuralDescent(num_betas, cfg.stages, cfg.hidden, body3d=cfg.body3d, turns=cfg.turns, world=cfg.landmarks > 0)
+
+
+def predictions(
+    learner: Learner, obs: Observations, features: torch.Tensor, x0: torch.Tensor | None
+) -> list[torch.Tensor]:
+    assert x0 is not None and isinstance(learner.net, NeuralDescent) and learner.silhouettes is not None
+    return descend(learner.net, learner.model, learner.silhouettes, obs, x0)
+
+
+STEP = TrainingStep(build, predictions, masks=True, start_regressor=mocap_regressor)
+# What `bodyfit train` runs, as in every learned method's train.py: `train(cfg, model, data, out, checkpoint,
+# resume, progress)`, returning the validation scores, and `describe(logs)`, a step's progress line.
+train = partial(train_network, STEP)
+__all__ = ["STEP", "describe", "train"]
