@@ -9,6 +9,7 @@
   options, `OPTIONS`, the fields that command shows, `FILE`, the weight file's name, and `SUMMARY`, its help.
 
 A method is chosen by one line of `fitting.registry.METHODS`; `bodyfit train` makes a command for each
-method whose line points into this folder. Nothing below this layer imports these modules: the image and
+method whose line points into this folder (its package is also named in pyproject.toml's package list, which
+`tests/test_package.py` checks). Nothing below this layer imports these modules: the image and
 video pipelines reach a method through the registry, by name.
 """
