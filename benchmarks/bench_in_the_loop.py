@@ -2,7 +2,8 @@
 detections: each alone, and as the start of SMPLify and LGD, against the true 3D keypoints.
 
     python benchmarks/bench_in_the_loop.py [--detections data/renders_val.npz] [--init regressor,spin]
-                                           [--method regressor,smplify,lgd] [--no-masks] [--no-points3d] [--json OUT]
+                                           [--method regressor,smplify,lgd] [--no-masks] [--no-points3d] [--focal-scale S]
+                                           [--json OUT]
 
 The held-out set is `scripts/make_renders.py`'s validation split (poses of the validation trials, which no
 network trained on). PA-MPJPE and MPJPE (mm) over the 12 limb joints as `bodyfit bench` computes them; also
@@ -13,7 +14,9 @@ projected keypoints (`true_2d_px`), which says how well an overlay sits on the p
 And how well the body covers the person's area: the IoU of its soft silhouette (`fitting.silhouette`, the
 one hund reads) with MediaPipe's mask over the mask's window (`mask_iou`, people with a mask). With
 `--no-masks` the fits are not given the masks (only hund reads them), to measure what they add; likewise
-`--no-points3d` for MediaPipe's 3D world landmarks (SMPLify reads them). The world landmarks themselves are
+`--no-points3d` for MediaPipe's 3D world landmarks (SMPLify reads them). `--focal-scale S` gives the fits a
+focal length S times the true one, as a photo whose camera is not known does (`bodyfit image` assumes the
+image diagonal; a phone's main camera is about 0.6 of it, a studio camera's about 0.8). The world landmarks themselves are
 scored too, the same way (`mediapipe world landmarks`): what a user gets from the detector for free.
 """
 
@@ -74,6 +77,12 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=50, help="people fitted together (the fits do not depend on it)")
     ap.add_argument("--no-masks", action="store_true", help="fit without the detected masks")
     ap.add_argument("--no-points3d", action="store_true", help="fit without MediaPipe's 3D world landmarks")
+    ap.add_argument(
+        "--focal-scale",
+        type=float,
+        default=1.0,
+        help="fit with the focal length times this (a camera whose focal the fit does not know)",
+    )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -90,7 +99,10 @@ def main() -> None:
     model = BodyModel(load_body_model("default"))
     silhouettes = Silhouettes(model)
     given = dataclasses.replace(
-        obs, masks=None if args.no_masks else obs.masks, points3d=None if args.no_points3d else obs.points3d
+        obs,
+        masks=None if args.no_masks else obs.masks,
+        points3d=None if args.no_points3d else obs.points3d,
+        focal=obs.focal * args.focal_scale,
     )
     print(
         f"{len(rows)} held-out people from {args.detections}, {int(good.sum())} with a good detection; "
@@ -122,9 +134,9 @@ def main() -> None:
             with torch.no_grad():
                 bodies = [params.pose(model, points=silhouettes.points) for params in fits]
             keypoints = torch.cat([b.keypoints for b in bodies])
-            iou = mask_iou(silhouettes, torch.cat([b.points for b in bodies]), obs, obs.masks)
-            errors = score(keypoints, truth, obs)
-            true_2d = (project(keypoints, obs.focal, obs.center) - true_uv).norm(dim=-1).mean()
+            iou = mask_iou(silhouettes, torch.cat([b.points for b in bodies]), given, obs.masks)
+            errors = score(keypoints, truth, given)  # reprojected with the camera the fit was given
+            true_2d = (project(keypoints, given.focal, given.center) - true_uv).norm(dim=-1).mean()
             key = f"{init_name}+{method}" if method != "regressor" else f"{init_name} alone"
             results[key] = {
                 "pa_mpjpe_mm": float(errors["pa_mpjpe_mm"].mean()),
