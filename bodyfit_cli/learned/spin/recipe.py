@@ -22,7 +22,9 @@ class InTheLoopConfig:
     are the shipped spin's recipe."""
 
     detections: list[str] = option(
-        ["data/renders_train.npz"], "Detected people ('bodyfit train detect' files).", argument=True
+        ["data/renders_train.npz", "data/renders_dev.npz", "data/detections_media.npz"],
+        "Detected people ('bodyfit train detect' files).",
+        argument=True,
     )
     start_from: str | None = option(
         None, "Regressor to start from (default: the shipped models/regressor_<body-model>.pt).", path=True
