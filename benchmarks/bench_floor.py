@@ -13,11 +13,13 @@ export's `MotionRecorder`, whose floor estimate and world frame (y up, floor at 
 With --detect the keypoints are a real detector's instead: each frame is rendered (the default body model
 posed as the truth, in `scripts/make_samples.py`'s room, seen by the same camera, JPEG-compressed as a
 video's frames are) and MediaPipe follows the person through the frames in order as `bodyfit video` does
-(`VideoPeopleFinder`: tracking mode, box searches, a full search every 30 frames), at the full 1280 x 960.
+(`VideoPeopleFinder`: tracking mode, box searches, a full search every 30 frames), at --render-scale times
+1280 x 960 (default half: 640 x 480, the focal length scaled alike).
 Frames where it finds nobody are missed: not fitted, left out of the fit's penetration and skating (and of
 the frame pairs these count), as `bodyfit video` leaves them out of the export. One track follows the whole
 trial. Also printed: how many frames were detected, and the detections' median limb-joint error (share of
-the person's height in the image, `make_samples.limb_error`). Needs mediapipe; about 1 s a frame on 2 CPU cores.
+the person's height in the image, `make_samples.limb_error`). Needs mediapipe; about 0.4 s a frame
+on 2 CPU cores.
 
 Per trial, for the fit and for the truth: the floor error (mm: how far above the true ground the export put the
 floor, under the person's feet; for the truth, the export's floor estimate given the true bodies), its tilt
