@@ -53,11 +53,10 @@ from bodyfit_cli.fitting.registry import make_backend, make_init
 from bodyfit_cli.geometry.camera import project
 from bodyfit_cli.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from bodyfit_cli.io.video import Frame
-from bodyfit_cli.pipeline import person_masks
+from bodyfit_cli.pipeline import people_observations
 from bodyfit_cli.render import Camera
 from bodyfit_cli.results import Fitted
 from bodyfit_cli.synthetic.projection import box_diagonal
-from bodyfit_cli.training.detections import observations_from
 from bodyfit_cli.video.people import VideoPeopleFinder
 from bodyfit_cli.video.pipeline import TrackFit, track_settled, track_start
 from bodyfit_cli.vocabulary import SMPL_JOINT_INDEX
@@ -161,14 +160,8 @@ def detect(
         if not found:
             frames.append(None)
             continue
-        p = found[0]
-        obs = observations_from(p.keypoints[None], np.array([focal]), np.array([size]), torch.device("cpu"))
-        if p.mask is not None:  # as `ImagePipeline.observations` adds them
-            obs.masks = person_masks([p], obs)
-        if p.points3d is not None:
-            obs.points3d = torch.tensor(p.points3d[None], dtype=torch.float32)
-        frames.append(obs)
-        errors.append(limb_error(p.keypoints, camera.project(person.keypoints3d))[1])
+        frames.append(people_observations(found[:1], focal, *size, torch.device("cpu")))
+        errors.append(limb_error(found[0].keypoints, camera.project(person.keypoints3d))[1])
     return frames, errors
 
 

@@ -48,6 +48,29 @@ def person_masks(people: list[PersonKeypoints], obs: Observations) -> torch.Tens
     return torch.tensor(np.stack(crops), device=obs.keypoints.device)
 
 
+def people_observations(
+    people: list[PersonKeypoints], focal: float, width: int, height: int, device: torch.device
+) -> Observations:
+    """What the fits see of detected people in a width x height image: keypoints, the camera (principal point
+    the image centre), each person's scale (their box's diagonal, at least 10 px), and the masks and 3D world
+    landmarks where every person has them."""
+    n = len(people)
+    kp = torch.tensor(np.stack([p.keypoints for p in people]), dtype=torch.float32)
+    boxes = torch.tensor([p.bbox for p in people], dtype=torch.float32)
+    scale = (boxes[:, 2:] - boxes[:, :2]).norm(dim=-1).clamp(min=10.0)
+    obs = Observations(
+        keypoints=kp.to(device),
+        focal=torch.full((n, 2), float(focal), device=device),
+        center=torch.tensor([[width / 2.0, height / 2.0]], device=device).expand(n, 2).clone(),
+        scale=scale.to(device),
+    )
+    if all(p.mask is not None for p in people):
+        obs.masks = person_masks(people, obs)
+    if all(p.points3d is not None for p in people):
+        obs.points3d = torch.tensor(np.stack([p.points3d for p in people]), dtype=torch.float32, device=device)
+    return obs
+
+
 class ImagePipeline:
     """Holds what loads once per process (body model, backend, detector) and fits image after image."""
 
@@ -79,22 +102,7 @@ class ImagePipeline:
         return sorted(people, key=lambda p: p.bbox[0])  # ids left to right, stable across runs
 
     def observations(self, people: list[PersonKeypoints], width: int, height: int) -> Observations:
-        f = self.opts.focal or default_focal(width, height)
-        n = len(people)
-        kp = torch.tensor(np.stack([p.keypoints for p in people]), dtype=torch.float32)
-        boxes = torch.tensor([p.bbox for p in people], dtype=torch.float32)
-        scale = (boxes[:, 2:] - boxes[:, :2]).norm(dim=-1).clamp(min=10.0)
-        obs = Observations(
-            keypoints=kp.to(self.device),
-            focal=torch.full((n, 2), float(f), device=self.device),
-            center=torch.tensor([[width / 2.0, height / 2.0]], device=self.device).expand(n, 2).clone(),
-            scale=scale.to(self.device),
-        )
-        if all(p.mask is not None for p in people):
-            obs.masks = person_masks(people, obs)
-        if all(p.points3d is not None for p in people):
-            obs.points3d = torch.tensor(np.stack([p.points3d for p in people]), dtype=torch.float32, device=self.device)
-        return obs
+        return people_observations(people, self.opts.focal or default_focal(width, height), width, height, self.device)
 
     def initialise(self, obs: Observations) -> BodyParams:
         """The starting point of the refinement backend (`--init`)."""
