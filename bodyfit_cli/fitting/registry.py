@@ -75,15 +75,12 @@ def make_backend(name: str, model: BodyModel, prior: str = "gmm") -> Backend:
 
 def make_init(name: str, model: BodyModel, backend: Backend | None = None) -> Initialiser:
     """`--init`: mean pose, the keypoint regressor (`spin`: the one trained with fitting in the loop), or auto
-    (the backend's own `auto_init` where it names one, else the best trained for this body model: spin, else
-    the mocap-only regressor, else the mean pose). With `--method regressor` (`spin`) the backend's own
-    regressor is the initialiser too: one network pass per fit."""
+    (the best trained for this body model: spin, else the mocap-only regressor, else the mean pose). With
+    `--method regressor` (`spin`) the backend's own regressor is the initialiser too: one network pass per fit."""
     from bodyfit_cli.fitting.init import MeanInit
 
     if name not in INITS:
         raise BodyfitError(f"unknown --init '{name}' (choose from {', '.join(INITS)})")
-    if name == "auto":
-        name = getattr(backend, "auto_init", name)
     if name == "mean":
         return MeanInit(model)
     if backend is not None and backend.name in REGRESSORS and name in ("auto", backend.name):

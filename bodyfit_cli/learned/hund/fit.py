@@ -226,9 +226,6 @@ def descend(
 
 class NeuralDescentFitter:
     name = "hund"
-    # `--init auto` starts it from the mean pose: the shipped stages, trained from the mean pose and perturbed
-    # truth, end closer to the truth from there than from either regressor (README, neural descent section).
-    auto_init = "mean"
 
     def __init__(self, model: BodyModel, net: NeuralDescent | None = None) -> None:
         self.model = model
