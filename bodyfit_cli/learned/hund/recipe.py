@@ -11,7 +11,7 @@ SUMMARY = (
 )
 RECIPE = NetworkConfig(
     kind="hund",
-    steps=8000,
+    steps=16000,
     batch=128,
     hidden=256,
     stages=4,
